@@ -57,6 +57,11 @@ export interface ProviderPort {
   createServer(spec: ServerSpec): Promise<CreatedServer>;
   getActions(ids: string[]): Promise<ActionState[]>;
   getServer(id: string): Promise<ProviderServer>;
+  /**
+   * The ownership labels createServer will put on the node's server, so the saga can record them
+   * in ServerCreateRequested before the POST. Optional: providers without labels omit it.
+   */
+  serverLabels?(nodeId: string, jobId: string): Record<string, string>;
 }
 
 export type ProviderErrorCode =
@@ -73,7 +78,8 @@ export type ProviderErrorCode =
   | 'PROVIDER_SERVER_NOT_FOUND'
   | 'PROVIDER_ACTION_FAILED'
   | 'PROVIDER_ACTION_TIMEOUT'
-  | 'PROVIDER_BAD_RESPONSE';
+  | 'PROVIDER_BAD_RESPONSE'
+  | 'PROVIDER_CONFIG_INVALID';
 
 export class ProviderError extends AppError {
   constructor(

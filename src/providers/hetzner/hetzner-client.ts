@@ -1,0 +1,238 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { z } from 'zod';
+import type { Logger } from '../../logging/logger.ts';
+import {
+  actionListSchema,
+  actionResponseSchema,
+  createServerResponseSchema,
+  errorEnvelopeSchema,
+  serverListSchema,
+  serverResponseSchema,
+  sshKeyListSchema,
+  sshKeyResponseSchema,
+  type CreateServerRequest,
+  type CreateSshKeyRequest,
+  type HetznerAction,
+  type HetznerServer,
+  type HetznerSshKey,
+  type Pagination,
+} from './hetzner-schemas.ts';
+import { classifyHttpError, HetznerApiError, parseRateLimit, type HetznerErrorInfo } from './hetzner-error.ts';
+
+export interface HetznerClientOptions {
+  /** Base URL including the version, e.g. `http://127.0.0.1:4010/v1`. */
+  endpoint: string;
+  token: string;
+  /** Per request, including reading the body. */
+  timeoutMs: number;
+  logger: Logger;
+  /** A GET that hits 429 waits for RateLimit-Reset at most this long per wait; longer resets go to the caller. */
+  maxRateLimitWaitMs?: number;
+  /** How many times a GET may wait for a rate-limit reset before the 429 goes to the caller. */
+  rateLimitRetries?: number;
+}
+
+type Method = 'GET' | 'POST' | 'DELETE';
+type QueryValue = string | number | readonly (string | number)[] | undefined;
+export type Query = Record<string, QueryValue>;
+
+/** Hetzner caps per_page at 50; asking for the cap keeps list calls (and rate-limit use) minimal. */
+const PER_PAGE = 50;
+/** A 64-id chunk would exceed per_page; GET /actions takes the ids of one page at a time. */
+const ACTION_IDS_PER_CALL = PER_PAGE;
+
+/**
+ * A small typed client for the Hetzner Cloud API on Node's fetch.
+ * It never retries a POST: Hetzner has no idempotency key, so after an uncertain outcome the
+ * caller must look up before it creates again (hetzner-facts.md, "Never retry POST /servers blindly").
+ */
+export class HetznerClient {
+  readonly #base: string;
+  readonly #token: string;
+  readonly #timeoutMs: number;
+  readonly #logger: Logger;
+  readonly #maxRateLimitWaitMs: number;
+  readonly #rateLimitRetries: number;
+
+  constructor(options: HetznerClientOptions) {
+    this.#base = options.endpoint.replace(/\/+$/, '');
+    this.#token = options.token;
+    this.#timeoutMs = options.timeoutMs;
+    this.#logger = options.logger;
+    this.#maxRateLimitWaitMs = options.maxRateLimitWaitMs ?? 60_000;
+    this.#rateLimitRetries = options.rateLimitRetries ?? 2;
+  }
+
+  listSshKeys(filter: { fingerprint?: string; name?: string; label_selector?: string }): Promise<HetznerSshKey[]> {
+    return this.#listAll('/ssh_keys', filter, sshKeyListSchema, (r) => r.ssh_keys);
+  }
+
+  async createSshKey(body: CreateSshKeyRequest): Promise<HetznerSshKey> {
+    return (await this.request('POST', '/ssh_keys', sshKeyResponseSchema, { body })).ssh_key;
+  }
+
+  listServers(filter: { name?: string; label_selector?: string }): Promise<HetznerServer[]> {
+    return this.#listAll('/servers', filter, serverListSchema, (r) => r.servers);
+  }
+
+  async getServer(id: number): Promise<HetznerServer> {
+    return (await this.request('GET', `/servers/${id}`, serverResponseSchema)).server;
+  }
+
+  createServer(body: CreateServerRequest): Promise<z.infer<typeof createServerResponseSchema>> {
+    return this.request('POST', '/servers', createServerResponseSchema, { body });
+  }
+
+  async deleteServer(id: number): Promise<HetznerAction> {
+    return (await this.request('DELETE', `/servers/${id}`, actionResponseSchema)).action;
+  }
+
+  /** Listing a project's actions is gone (2025-01-30); we can only ask for ids we hold. */
+  async getActions(ids: readonly number[]): Promise<HetznerAction[]> {
+    const out: HetznerAction[] = [];
+    for (let i = 0; i < ids.length; i += ACTION_IDS_PER_CALL) {
+      const chunk = ids.slice(i, i + ACTION_IDS_PER_CALL);
+      out.push(...(await this.#listAll('/actions', { id: chunk }, actionListSchema, (r) => r.actions)));
+    }
+    return out;
+  }
+
+  listServerActions(serverId: number): Promise<HetznerAction[]> {
+    return this.#listAll(`/servers/${serverId}/actions`, {}, actionListSchema, (r) => r.actions);
+  }
+
+  /** Follows meta.pagination.next_page until the last page. */
+  async #listAll<S extends z.ZodType<{ meta: { pagination: Pagination } }>, T>(
+    path: string,
+    query: Query,
+    schema: S,
+    items: (page: z.infer<S>) => T[],
+  ): Promise<T[]> {
+    const out: T[] = [];
+    let page: number | null = 1;
+    while (page !== null) {
+      const res: z.infer<S> = await this.request('GET', path, schema, { query: { ...query, page, per_page: PER_PAGE } });
+      out.push(...items(res));
+      page = res.meta.pagination.next_page;
+    }
+    return out;
+  }
+
+  /** One validated call. GETs wait out a 429 (bounded); nothing else is retried here. */
+  async request<S extends z.ZodType>(method: Method, path: string, schema: S, opts: { query?: Query; body?: unknown } = {}): Promise<z.infer<S>> {
+    for (let waits = 0; ; waits++) {
+      try {
+        return await this.#once(method, path, schema, opts);
+      } catch (e) {
+        const mayWait =
+          method === 'GET' &&
+          e instanceof HetznerApiError &&
+          e.code === 'PROVIDER_RATE_LIMITED' &&
+          waits < this.#rateLimitRetries &&
+          (e.retryAfterMs ?? 0) <= this.#maxRateLimitWaitMs;
+        if (!mayWait) throw e;
+        this.#logger.info({ method, path, retryAfterMs: e.retryAfterMs, correlationId: e.correlationId }, 'hetzner rate limited; waiting for reset');
+        await sleep(e.retryAfterMs ?? 0);
+      }
+    }
+  }
+
+  async #once<S extends z.ZodType>(method: Method, path: string, schema: S, opts: { query?: Query; body?: unknown }): Promise<z.infer<S>> {
+    const url = this.#url(path, opts.query);
+    const started = Date.now();
+    const base: HetznerErrorInfo = {
+      method, path, httpStatus: null, apiCode: null, apiMessage: '', apiDetails: null,
+      correlationId: null, rateLimit: null, uncertain: false,
+    };
+
+    let status: number;
+    let headers: Headers;
+    let text: string;
+    try {
+      const res = await fetch(url, {
+        method,
+        headers: {
+          authorization: `Bearer ${this.#token}`,
+          accept: 'application/json',
+          ...(opts.body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+      status = res.status;
+      headers = res.headers;
+      text = await res.text();
+    } catch (e) {
+      // No answer: a mutation may or may not have happened.
+      const timedOut = e instanceof Error && e.name === 'TimeoutError';
+      const reason = timedOut ? `timed out after ${this.#timeoutMs} ms` : `network error: ${describeCause(e)}`;
+      const err = new HetznerApiError('PROVIDER_UNAVAILABLE', `Hetzner ${method} ${path}: ${reason}`, true, {
+        ...base, apiMessage: reason, uncertain: method !== 'GET',
+      });
+      this.#logger.warn({ method, path, code: err.code, uncertain: err.uncertain, ms: Date.now() - started }, 'hetzner request failed without response');
+      throw err;
+    }
+
+    const info: HetznerErrorInfo = {
+      ...base,
+      httpStatus: status,
+      correlationId: headers.get('x-correlation-id'),
+      rateLimit: parseRateLimit(headers),
+    };
+    const json = parseJson(text);
+    this.#logger.debug(
+      { method, path, status, correlationId: info.correlationId, rateLimitRemaining: info.rateLimit?.remaining, ms: Date.now() - started },
+      'hetzner request',
+    );
+
+    if (status < 200 || status > 299) {
+      const envelope = errorEnvelopeSchema.safeParse(json);
+      const apiCode = envelope.success ? envelope.data.error.code : null;
+      const apiMessage = envelope.success ? envelope.data.error.message : `HTTP ${status} without an error envelope`;
+      const c = classifyHttpError(status, apiCode, info.rateLimit, Date.now());
+      const err = new HetznerApiError(
+        c.code,
+        `Hetzner ${method} ${path}: ${status} ${apiCode ?? 'unknown'}: ${apiMessage}`,
+        c.retryable,
+        { ...info, apiCode, apiMessage, apiDetails: envelope.success ? (envelope.data.error.details ?? null) : null, uncertain: status >= 500 && method !== 'GET' },
+        c.retryAfterMs,
+      );
+      this.#logger.warn({ method, path, status, apiCode, code: err.code, correlationId: info.correlationId, retryAfterMs: err.retryAfterMs }, 'hetzner error response');
+      throw err;
+    }
+
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
+      throw new HetznerApiError('PROVIDER_BAD_RESPONSE', `Hetzner ${method} ${path}: response failed validation`, false, {
+        ...info, apiMessage: 'response failed validation', apiDetails: { issues },
+      });
+    }
+    return parsed.data;
+  }
+
+  #url(path: string, query: Query = {}): string {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) {
+      if (v === undefined) continue;
+      for (const item of Array.isArray(v) ? v : [v]) params.append(k, String(item));
+    }
+    const qs = params.toString();
+    return `${this.#base}${path}${qs ? `?${qs}` : ''}`;
+  }
+}
+
+const parseJson = (text: string): unknown => {
+  try {
+    return text.length === 0 ? null : JSON.parse(text);
+  } catch {
+    return null;
+  }
+};
+
+/** undici hides the reason in `cause` (e.g. ECONNRESET, "other side closed"). */
+const describeCause = (e: unknown): string => {
+  if (!(e instanceof Error)) return String(e);
+  const cause = e.cause instanceof Error ? `: ${(e.cause as NodeJS.ErrnoException).code ?? e.cause.message}` : '';
+  return `${e.message}${cause}`;
+};
