@@ -1,0 +1,74 @@
+import { eventIdFor, WrongExpectedVersion } from '../eventstore/event-store.ts';
+import type { EventEnvelope } from '../events/envelope.ts';
+import type { NodeEvent } from '../events/node-events.ts';
+import type { NodeState } from '../events/node-state.ts';
+import { decide } from './node-decider.ts';
+import type { NodeCommand } from './node-commands.ts';
+import { foldDecisions, type NodeRepository } from './node-repository.ts';
+
+export interface CommandContext {
+  actor: string;
+  /** The event position or command id that caused this command. */
+  causationId: string;
+  /** ISO time; the handler never reads the clock itself. */
+  now: string;
+  /** Deterministic per decision, so a redo after a crash is deduplicated by JetStream. */
+  messageId: string;
+}
+
+export interface CommandResult {
+  /** Position of the appended (or deduplicated) message; the current version when nothing was appended. */
+  position: number;
+  duplicate: boolean;
+  events: EventEnvelope[];
+  state: NodeState;
+}
+
+export interface RetryOptions {
+  tries: number;
+  delayMs: number;
+  factor: number;
+}
+
+const correlationOf = (e: NodeEvent): string => e.data.jobId;
+
+export const toEnvelopes = (nodeId: string, events: readonly NodeEvent[], ctx: CommandContext): EventEnvelope[] =>
+  events.map((e, i) => ({
+    ...e,
+    eventId: eventIdFor(ctx.messageId, i),
+    streamId: nodeId,
+    occurredAt: ctx.now,
+    actor: ctx.actor,
+    correlationId: correlationOf(e),
+    causationId: ctx.causationId,
+  }));
+
+/**
+ * The imperative shell around `decide`: load, decide, append with the expected version.
+ * A concurrent writer makes the append fail; then we reload and decide again (as Emmett does:
+ * a few tries with a growing delay), so the decision always sees the state it is appended on.
+ */
+export const handleCommand = async (
+  repo: NodeRepository,
+  nodeId: string,
+  cmd: NodeCommand,
+  ctx: CommandContext,
+  retry: RetryOptions = { tries: 5, delayMs: 20, factor: 1.5 },
+): Promise<CommandResult> => {
+  let delay = retry.delayMs;
+  for (let attempt = 1; ; attempt++) {
+    const { state, version } = await repo.load(nodeId);
+    const events = decide(cmd, state);
+    if (events.length === 0) return { position: version, duplicate: false, events: [], state };
+    const envelopes = toEnvelopes(nodeId, events, ctx);
+    try {
+      const { position, duplicate } = await repo.store.append(nodeId, envelopes, { expectedVersion: version, messageId: ctx.messageId });
+      const next = duplicate ? state : foldDecisions([{ position, subject: '', events: envelopes }], state);
+      return { position, duplicate, events: envelopes, state: next };
+    } catch (e) {
+      if (!(e instanceof WrongExpectedVersion) || attempt >= retry.tries) throw e;
+      await new Promise((r) => setTimeout(r, delay));
+      delay *= retry.factor;
+    }
+  }
+};

@@ -1,0 +1,116 @@
+import { event, type NodeEvent } from '../events/node-events.ts';
+import { activeJob, isActive, jobStep, type JobState, type NodeState } from '../events/node-state.ts';
+import { JobActive, JobNotCancellable, JobNotFound, NodeExists, NodeNotFound, StaleStep } from './domain-errors.ts';
+import type { NodeCommand, StepRef } from './node-commands.ts';
+
+export { evolve, initialNodeState } from '../events/node-state.ts';
+
+/**
+ * The node decider: pure, no I/O, no clock. It returns the events one decision produces;
+ * the shell appends them as one message with the expected version.
+ */
+export const decide = (cmd: NodeCommand, s: NodeState): NodeEvent[] => {
+  switch (cmd.type) {
+    case 'RequestProvision': {
+      if (s.nodeId) throw new NodeExists(cmd.nodeId);
+      return [event('ProvisionRequested', { nodeId: cmd.nodeId, jobId: cmd.jobId, ...cmd.spec, maxAttempts: cmd.policy.maxAttempts, policy: cmd.policy, reprovision: false })];
+    }
+    case 'RequestReprovision': {
+      if (!s.nodeId || !s.spec) throw new NodeNotFound(cmd.nodeId);
+      const active = activeJob(s);
+      if (active) throw new JobActive(active.jobId);
+      return [event('ProvisionRequested', { nodeId: s.nodeId, jobId: cmd.jobId, ...s.spec, maxAttempts: cmd.policy.maxAttempts, policy: cmd.policy, reprovision: true })];
+    }
+    case 'RequestCancel': {
+      const job = s.jobs[cmd.jobId];
+      if (!job) throw new JobNotFound(cmd.jobId);
+      if (!isActive(job)) throw new JobNotCancellable(cmd.jobId, job.status);
+      if (job.cancelRequested) return [];
+      return [event('JobCancelRequested', { jobId: cmd.jobId, reason: cmd.reason })];
+    }
+    case 'StartAttempt': {
+      const job = s.jobs[cmd.jobId];
+      if (!job || job.status !== 'queued') throw new StaleStep(cmd.type, 'job is not queued');
+      return [event('JobStarted', { jobId: job.jobId, attempt: job.attempt + 1 })];
+    }
+    case 'RecordSshKey': {
+      const job = running(s, cmd);
+      if (job.progress.sshKey) throw new StaleStep(cmd.type, 'key already recorded');
+      return [event('SshKeyRegistered', { ...ref(cmd), keyId: cmd.keyId, fingerprint: cmd.fingerprint })];
+    }
+    case 'RecordServerCreateIntent': {
+      const job = running(s, cmd);
+      if (!job.progress.sshKey || job.progress.serverCreateRequested) throw new StaleStep(cmd.type, 'not at the server-create step');
+      return [event('ServerCreateRequested', { ...ref(cmd), serverName: cmd.serverName, labels: cmd.labels })];
+    }
+    case 'RecordServerCreated': {
+      const job = running(s, cmd);
+      if (!job.progress.serverCreateRequested || job.progress.server) throw new StaleStep(cmd.type, 'intent missing or server already recorded');
+      return [event('ServerCreated', { ...ref(cmd), serverId: cmd.serverId, actionIds: cmd.actionIds, adopted: cmd.adopted })];
+    }
+    case 'RecordActionPolled': {
+      const job = running(s, cmd);
+      if (!job.progress.server?.actionIds.includes(cmd.actionId)) throw new StaleStep(cmd.type, `action ${cmd.actionId} is not ours`);
+      const known = job.progress.actions[cmd.actionId];
+      // ActionPolled is a change log, not a heartbeat: an unchanged poll records nothing.
+      if (known && known.status === cmd.status && known.progress === cmd.progress) return [];
+      return [event('ActionPolled', { ...ref(cmd), actionId: cmd.actionId, status: cmd.status, progress: cmd.progress, errorCode: cmd.errorCode })];
+    }
+    case 'RecordServerReady': {
+      const job = running(s, cmd);
+      if (jobStep(job) !== 'server_ready') throw new StaleStep(cmd.type, `job is at step ${jobStep(job)}`);
+      return [event('ServerReady', { ...ref(cmd), serverId: cmd.serverId, ipv4: cmd.ipv4, ipv6: cmd.ipv6, providerStatus: cmd.providerStatus })];
+    }
+    case 'RecordAnsibleStarted': {
+      const job = running(s, cmd);
+      // Ansible never starts before ServerReady.
+      if (jobStep(job) !== 'ansible' || job.progress.ansibleStartedAt) throw new StaleStep(cmd.type, 'server not ready or Ansible already started');
+      return [event('AnsibleStarted', { ...ref(cmd), playbook: cmd.playbook })];
+    }
+    case 'RecordAnsibleResult': {
+      const job = running(s, cmd);
+      if (!job.progress.ansibleStartedAt) throw new StaleStep(cmd.type, 'Ansible was not started');
+      const r = cmd.result;
+      if (r.ok) {
+        return [
+          event('AnsibleSucceeded', { ...ref(cmd), recap: r.recap, durationMs: r.durationMs, outputTail: r.outputTail }),
+          event('ProvisionSucceeded', ref(cmd)),
+        ];
+      }
+      const code = r.errorCode ?? 'ANSIBLE_UNKNOWN_EXIT';
+      return [
+        event('AnsibleFailed', { ...ref(cmd), errorCode: code, retryable: r.retryable, exitCode: r.exitCode, recap: r.recap, durationMs: r.durationMs, outputTail: r.outputTail }),
+        // The output tail is the job's error message: it is the only place raw output may surface.
+        failure(job, cmd, 'ansible', code, r.outputTail, r.retryable, r.finishedAt),
+      ];
+    }
+    case 'RecordStepFailure': {
+      const job = running(s, cmd);
+      return [failure(job, cmd, cmd.step, cmd.errorCode, cmd.errorMessage, cmd.retryable, cmd.now)];
+    }
+    case 'ConfirmCancel': {
+      const job = s.jobs[cmd.jobId];
+      if (!job || !isActive(job) || !job.cancelRequested) throw new StaleStep(cmd.type, 'no pending cancel request');
+      return [event('JobCancelled', { jobId: job.jobId, attempt: job.attempt })];
+    }
+  }
+};
+
+const ref = (c: StepRef): StepRef => ({ jobId: c.jobId, attempt: c.attempt });
+
+const running = (s: NodeState, c: StepRef & { type: string }): JobState => {
+  const job = s.jobs[c.jobId];
+  if (!job || job.status !== 'running') throw new StaleStep(c.type, `job ${c.jobId} is not running`);
+  if (job.attempt !== c.attempt) throw new StaleStep(c.type, `attempt ${c.attempt} is over (now ${job.attempt})`);
+  return job;
+};
+
+/** Retry with the job's own backoff while attempts are left; otherwise fail for good. */
+const failure = (job: JobState, c: StepRef, step: string, errorCode: string, errorMessage: string, retryable: boolean, now: string): NodeEvent => {
+  const { maxAttempts, backoffMs } = job.policy;
+  if (retryable && job.attempt < maxAttempts) {
+    const delay = backoffMs[Math.min(job.attempt - 1, backoffMs.length - 1)] ?? 0;
+    return event('RetryScheduled', { ...ref(c), errorCode, errorMessage, runAfter: new Date(Date.parse(now) + delay).toISOString() });
+  }
+  return event('ProvisionFailed', { ...ref(c), errorCode, errorMessage, step });
+};

@@ -1,0 +1,26 @@
+import { z } from 'zod';
+import { nodeEventSchema, type NodeEvent } from './node-events.ts';
+
+/** Who caused an event: an API caller (by token name), the system, or the saga. */
+export const actorSchema = z.string().regex(/^(api:[A-Za-z0-9_.-]{1,64}|system|saga)$/);
+
+export const envelopeMetaSchema = z.object({
+  eventId: z.string().min(1),
+  streamId: z.string().min(1),
+  occurredAt: z.string().datetime({ offset: true }),
+  actor: actorSchema,
+  /** The job the event belongs to. */
+  correlationId: z.string().min(1),
+  /** The event position or command id that triggered this event. */
+  causationId: z.string().min(1),
+});
+export type EnvelopeMeta = z.infer<typeof envelopeMetaSchema>;
+
+export const envelopeSchema = z.intersection(envelopeMetaSchema, nodeEventSchema);
+export type EventEnvelope = EnvelopeMeta & NodeEvent;
+
+/**
+ * One decision is one JetStream message (2.9.10 has no atomic batch publish),
+ * so a message carries every event the decision produced.
+ */
+export const decisionMessageSchema = z.object({ events: z.array(envelopeSchema).min(1) });

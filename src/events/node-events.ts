@@ -1,0 +1,147 @@
+import { z } from 'zod';
+import { idSchema } from './ids.ts';
+
+/**
+ * Every event of the node aggregate, as zod schemas. The node aggregate holds its jobs,
+ * so every job event names its jobId and the attempt it belongs to.
+ * Bump `version` and add an upcaster in event-codec.ts when a payload changes shape.
+ */
+const iso = z.string().datetime({ offset: true });
+const jobRef = { jobId: idSchema, attempt: z.number().int().min(1) };
+const recapSchema = z.object({
+  ok: z.number().int().min(0),
+  changed: z.number().int().min(0),
+  failures: z.number().int().min(0),
+  unreachable: z.number().int().min(0),
+  skipped: z.number().int().min(0),
+  rescued: z.number().int().min(0),
+  ignored: z.number().int().min(0),
+});
+/** The last 10 KB of Ansible output, already redacted by the runner. */
+const outputTail = z.string().max(10 * 1024);
+
+/** The retry and timeout policy is fixed when the job is requested, so replays are deterministic. */
+export const jobPolicySchema = z.object({
+  maxAttempts: z.number().int().min(1).max(10),
+  backoffMs: z.array(z.number().int().min(0)).min(1),
+  jobTimeoutMs: z.number().int().min(1),
+  ansibleTimeoutMs: z.number().int().min(1),
+  actionTimeoutMs: z.number().int().min(1),
+});
+export type JobPolicy = z.infer<typeof jobPolicySchema>;
+
+export const nodeSpecSchema = z.object({
+  name: z.string().min(1).max(63),
+  provider: z.literal('hetzner'),
+  serverType: z.string().min(1).max(64),
+  location: z.string().min(1).max(64),
+  image: z.string().min(1).max(64),
+  sshUser: z.string().min(1).max(32),
+  sshPort: z.number().int().min(1).max(65535),
+});
+export type NodeSpec = z.infer<typeof nodeSpecSchema>;
+
+const ev = <T extends string, S extends z.ZodRawShape>(type: T, data: S) =>
+  z.object({ type: z.literal(type), version: z.literal(1), data: z.object(data).strict() });
+
+export const ProvisionRequested = ev('ProvisionRequested', {
+  nodeId: idSchema,
+  jobId: idSchema,
+  ...nodeSpecSchema.shape,
+  maxAttempts: z.number().int().min(1).max(10),
+  policy: jobPolicySchema,
+  /** False for the first provision of a node, true for a re-provision of an existing one. */
+  reprovision: z.boolean(),
+});
+export const JobStarted = ev('JobStarted', { ...jobRef });
+export const SshKeyRegistered = ev('SshKeyRegistered', {
+  ...jobRef,
+  keyId: z.string().min(1),
+  fingerprint: z.string().regex(/^([0-9a-f]{2}:){15}[0-9a-f]{2}$/),
+});
+export const ServerCreateRequested = ev('ServerCreateRequested', {
+  ...jobRef,
+  serverName: z.string().min(1).max(63),
+  labels: z.record(z.string(), z.string()),
+});
+export const ServerCreated = ev('ServerCreated', {
+  ...jobRef,
+  serverId: z.string().min(1),
+  actionIds: z.array(z.string().min(1)),
+  adopted: z.boolean(),
+});
+export const ActionPolled = ev('ActionPolled', {
+  ...jobRef,
+  actionId: z.string().min(1),
+  status: z.enum(['running', 'success', 'error']),
+  progress: z.number().min(0).max(100),
+  errorCode: z.string().nullable(),
+});
+export const ServerReady = ev('ServerReady', {
+  ...jobRef,
+  serverId: z.string().min(1),
+  ipv4: z.string().nullable(),
+  ipv6: z.string().nullable(),
+  providerStatus: z.string(),
+});
+export const AnsibleStarted = ev('AnsibleStarted', {
+  ...jobRef,
+  playbook: z.string().min(1),
+});
+export const AnsibleSucceeded = ev('AnsibleSucceeded', {
+  ...jobRef,
+  recap: recapSchema,
+  durationMs: z.number().int().min(0),
+  outputTail,
+});
+export const AnsibleFailed = ev('AnsibleFailed', {
+  ...jobRef,
+  errorCode: z.string().min(1),
+  retryable: z.boolean(),
+  exitCode: z.number().int().nullable(),
+  recap: recapSchema,
+  durationMs: z.number().int().min(0),
+  outputTail,
+});
+export const RetryScheduled = ev('RetryScheduled', {
+  ...jobRef,
+  /** The attempt that failed; the next one is attempt + 1. */
+  errorCode: z.string().min(1),
+  errorMessage: z.string(),
+  runAfter: iso,
+});
+export const ProvisionFailed = ev('ProvisionFailed', {
+  ...jobRef,
+  errorCode: z.string().min(1),
+  errorMessage: z.string(),
+  step: z.string(),
+});
+export const ProvisionSucceeded = ev('ProvisionSucceeded', { ...jobRef });
+export const JobCancelRequested = ev('JobCancelRequested', { jobId: idSchema, reason: z.string().max(500) });
+export const JobCancelled = ev('JobCancelled', { jobId: idSchema, attempt: z.number().int().min(0) });
+
+export const nodeEventSchema = z.discriminatedUnion('type', [
+  ProvisionRequested,
+  JobStarted,
+  SshKeyRegistered,
+  ServerCreateRequested,
+  ServerCreated,
+  ActionPolled,
+  ServerReady,
+  AnsibleStarted,
+  AnsibleSucceeded,
+  AnsibleFailed,
+  RetryScheduled,
+  ProvisionFailed,
+  ProvisionSucceeded,
+  JobCancelRequested,
+  JobCancelled,
+]);
+export type NodeEvent = z.infer<typeof nodeEventSchema>;
+export type NodeEventType = NodeEvent['type'];
+export type EventOf<T extends NodeEventType> = Extract<NodeEvent, { type: T }>;
+export type Recap = z.infer<typeof recapSchema>;
+
+/** Shorthand for building an event body in deciders and tests. */
+export const event = <T extends NodeEventType>(type: T, data: EventOf<T>['data']): EventOf<T> =>
+  ({ type, version: 1, data }) as EventOf<T>;

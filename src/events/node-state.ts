@@ -1,0 +1,215 @@
+import type { JobPolicy, NodeEvent, NodeSpec, Recap } from './node-events.ts';
+
+export type NodeStatus = 'pending' | 'acquiring' | 'provisioning' | 'ready' | 'failed';
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+export type JobStep = 'queued' | 'ssh_key' | 'server_create' | 'server_actions' | 'server_ready' | 'ansible' | 'done';
+
+/** What the current attempt has achieved so far. A new attempt starts from scratch and relies on lookups. */
+export interface AttemptProgress {
+  sshKey: { keyId: string; fingerprint: string } | null;
+  serverCreateRequested: { serverName: string; at: string } | null;
+  server: { serverId: string; actionIds: string[]; adopted: boolean; at: string } | null;
+  actions: Record<string, { status: 'running' | 'success' | 'error'; progress: number; errorCode: string | null }>;
+  ready: { ipv4: string | null; ipv6: string | null } | null;
+  ansibleStartedAt: string | null;
+}
+
+export interface JobState {
+  jobId: string;
+  status: JobStatus;
+  attempt: number;
+  policy: JobPolicy;
+  requestedAt: string;
+  startedAt: string | null;
+  attemptStartedAt: string | null;
+  finishedAt: string | null;
+  runAfter: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  cancelRequested: boolean;
+  lastRecap: Recap | null;
+  progress: AttemptProgress;
+}
+
+export interface NodeState {
+  nodeId: string | null;
+  spec: NodeSpec | null;
+  status: NodeStatus | null;
+  providerServerId: string | null;
+  ipv4: string | null;
+  ipv6: string | null;
+  currentJobId: string | null;
+  lastJobId: string | null;
+  jobs: Record<string, JobState>;
+}
+
+export const initialNodeState = (): NodeState => ({
+  nodeId: null,
+  spec: null,
+  status: null,
+  providerServerId: null,
+  ipv4: null,
+  ipv6: null,
+  currentJobId: null,
+  lastJobId: null,
+  jobs: {},
+});
+
+export const emptyProgress = (): AttemptProgress => ({
+  sshKey: null,
+  serverCreateRequested: null,
+  server: null,
+  actions: {},
+  ready: null,
+  ansibleStartedAt: null,
+});
+
+export const isActive = (job: JobState | undefined): boolean => job?.status === 'queued' || job?.status === 'running';
+
+export const activeJob = (s: NodeState): JobState | null => {
+  const job = s.currentJobId ? s.jobs[s.currentJobId] : undefined;
+  return job && isActive(job) ? job : null;
+};
+
+/** The step a job is in, derived from its progress so that it can never disagree with it. */
+export const jobStep = (job: JobState): JobStep => {
+  if (!isActive(job)) return 'done';
+  if (job.status === 'queued') return 'queued';
+  const p = job.progress;
+  if (!p.sshKey) return 'ssh_key';
+  if (!p.server) return 'server_create';
+  const actions = Object.values(p.actions);
+  if (p.server.actionIds.some((id) => p.actions[id]?.status !== 'success') || actions.some((a) => a.status !== 'success')) {
+    return 'server_actions';
+  }
+  if (!p.ready) return 'server_ready';
+  return 'ansible';
+};
+
+const updateJob = (s: NodeState, jobId: string, f: (j: JobState) => Partial<JobState>): NodeState => {
+  const job = s.jobs[jobId];
+  if (!job) return s;
+  return { ...s, jobs: { ...s.jobs, [jobId]: { ...job, ...f(job) } } };
+};
+
+const updateProgress = (s: NodeState, jobId: string, f: (p: AttemptProgress) => Partial<AttemptProgress>): NodeState =>
+  updateJob(s, jobId, (j) => ({ progress: { ...j.progress, ...f(j.progress) } }));
+
+/** Pure fold of one event. `at` is the event's occurredAt: evolve never reads a clock. */
+export const evolve = (s: NodeState, e: NodeEvent, at: string): NodeState => {
+  switch (e.type) {
+    case 'ProvisionRequested': {
+      const { nodeId, jobId, policy, name, provider, serverType, location, image, sshUser, sshPort } = e.data;
+      const job: JobState = {
+        jobId,
+        status: 'queued',
+        attempt: 0,
+        policy,
+        requestedAt: at,
+        startedAt: null,
+        attemptStartedAt: null,
+        finishedAt: null,
+        runAfter: null,
+        errorCode: null,
+        errorMessage: null,
+        cancelRequested: false,
+        lastRecap: null,
+        progress: emptyProgress(),
+      };
+      return {
+        ...s,
+        nodeId,
+        spec: { name, provider, serverType, location, image, sshUser, sshPort },
+        status: 'pending',
+        currentJobId: jobId,
+        jobs: { ...s.jobs, [jobId]: job },
+      };
+    }
+    case 'JobStarted':
+      return {
+        ...updateJob(s, e.data.jobId, (j) => ({
+          status: 'running',
+          attempt: e.data.attempt,
+          startedAt: j.startedAt ?? at,
+          attemptStartedAt: at,
+          runAfter: null,
+          progress: emptyProgress(),
+        })),
+        status: 'acquiring',
+      };
+    case 'SshKeyRegistered':
+      return updateProgress(s, e.data.jobId, () => ({ sshKey: { keyId: e.data.keyId, fingerprint: e.data.fingerprint } }));
+    case 'ServerCreateRequested':
+      return updateProgress(s, e.data.jobId, () => ({ serverCreateRequested: { serverName: e.data.serverName, at } }));
+    case 'ServerCreated':
+      return {
+        ...updateProgress(s, e.data.jobId, () => ({
+          server: { serverId: e.data.serverId, actionIds: e.data.actionIds, adopted: e.data.adopted, at },
+        })),
+        providerServerId: e.data.serverId,
+      };
+    case 'ActionPolled':
+      return updateProgress(s, e.data.jobId, (p) => ({
+        actions: { ...p.actions, [e.data.actionId]: { status: e.data.status, progress: e.data.progress, errorCode: e.data.errorCode } },
+      }));
+    case 'ServerReady':
+      return {
+        ...updateProgress(s, e.data.jobId, () => ({ ready: { ipv4: e.data.ipv4, ipv6: e.data.ipv6 } })),
+        status: 'provisioning',
+        ipv4: e.data.ipv4,
+        ipv6: e.data.ipv6,
+      };
+    case 'AnsibleStarted':
+      return updateProgress(s, e.data.jobId, () => ({ ansibleStartedAt: at }));
+    case 'AnsibleSucceeded':
+    case 'AnsibleFailed':
+      return updateJob(s, e.data.jobId, () => ({ lastRecap: e.data.recap }));
+    case 'RetryScheduled':
+      return {
+        ...updateJob(s, e.data.jobId, () => ({
+          status: 'queued',
+          runAfter: e.data.runAfter,
+          errorCode: e.data.errorCode,
+          errorMessage: e.data.errorMessage,
+        })),
+        status: 'pending',
+      };
+    case 'ProvisionFailed':
+      return {
+        ...updateJob(s, e.data.jobId, () => ({
+          status: 'failed',
+          finishedAt: at,
+          runAfter: null,
+          errorCode: e.data.errorCode,
+          errorMessage: e.data.errorMessage,
+        })),
+        status: 'failed',
+        currentJobId: null,
+        lastJobId: e.data.jobId,
+      };
+    case 'ProvisionSucceeded':
+      return {
+        ...updateJob(s, e.data.jobId, () => ({ status: 'succeeded', finishedAt: at, runAfter: null, errorCode: null, errorMessage: null })),
+        status: 'ready',
+        currentJobId: null,
+        lastJobId: e.data.jobId,
+      };
+    case 'JobCancelRequested':
+      return updateJob(s, e.data.jobId, () => ({ cancelRequested: true }));
+    case 'JobCancelled':
+      return {
+        // A cancelled provision leaves the node unprovisioned (no rollback): it is failed until re-provisioned.
+        ...updateJob(s, e.data.jobId, () => ({ status: 'cancelled', finishedAt: at, runAfter: null, errorCode: 'JOB_CANCELLED', errorMessage: 'cancelled by an admin' })),
+        status: 'failed',
+        currentJobId: null,
+        lastJobId: e.data.jobId,
+      };
+  }
+};
+
+/** Folds a sequence of (event, occurredAt) pairs from the initial state. */
+export const foldNode = (events: Iterable<{ event: NodeEvent; at: string }>, from: NodeState = initialNodeState()): NodeState => {
+  let s = from;
+  for (const { event, at } of events) s = evolve(s, event, at);
+  return s;
+};
