@@ -6,6 +6,13 @@ export interface RunTarget {
   host: string;
   port: number;
   user: string;
+  /** `local` runs on the control plane itself (tests only); default `ssh`. */
+  connection?: 'ssh' | 'local';
+  /**
+   * A known_hosts file the control plane keeps for this node. Without it each run gets a fresh
+   * one in its temp dir (accept-new then trusts the key for that run only) and ~/.ssh is untouched.
+   */
+  knownHostsFile?: string;
 }
 
 export interface TaskProgress {
@@ -15,6 +22,8 @@ export interface TaskProgress {
   task: string;
   host: string;
   status: 'ok' | 'changed' | 'failed' | 'skipped' | 'unreachable';
+  /** Handlers are not in --list-tasks, so they report progress without advancing `index`. */
+  handler?: boolean;
 }
 
 export interface Recap {

@@ -1,0 +1,34 @@
+import { z } from 'zod';
+import type { RunTarget } from './runner-port.ts';
+
+// Values end up unquoted in an INI line; the shapes below leave no room for spaces or '='.
+const hostName = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const ipv6 = /^[0-9A-Fa-f:.]+$/;
+
+export const runTarget = z.object({
+  host: z.string().refine((h) => hostName.test(h) || (h.includes(':') && ipv6.test(h)), 'not a host name or IP address'),
+  port: z.number().int().min(1).max(65535),
+  user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/),
+  connection: z.enum(['ssh', 'local']).default('ssh'),
+  knownHostsFile: z.string().min(1).optional(),
+});
+
+/** Extra-vars may not steer the connection: the inventory (from the read model) owns it. */
+export const extraVars = z
+  .record(z.string(), z.unknown())
+  .refine((vars) => !Object.keys(vars).some((k) => k.startsWith('ansible_')), 'extra-vars may not set ansible_* variables');
+
+export const INVENTORY_HOST = 'node';
+
+/** One host, one group: the run's whole inventory, written to the per-job temp dir. */
+export const renderInventory = (target: RunTarget, privateKeyFile: string | null): string => {
+  const t = runTarget.parse(target);
+  const vars = [
+    `ansible_host=${t.host}`,
+    `ansible_port=${t.port}`,
+    `ansible_user=${t.user}`,
+    `ansible_connection=${t.connection}`,
+    ...(privateKeyFile ? [`ansible_ssh_private_key_file=${privateKeyFile}`] : []),
+  ];
+  return `[pressluft_nodes]\n${INVENTORY_HOST} ${vars.join(' ')}\n`;
+};
