@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config/config.ts';
+
+describe('config', () => {
+  it('runs on embedded defaults with an empty environment', () => {
+    const c = loadConfig({});
+    expect(c.nats.url).toBeUndefined();
+    expect(c.http).toMatchObject({ host: '127.0.0.1', port: 8080 });
+    expect(c.policy).toEqual({ maxAttempts: 3, backoffMs: [60_000, 300_000, 900_000], jobTimeoutMs: 1_800_000, ansibleTimeoutMs: 1_800_000, actionTimeoutMs: 900_000 });
+    expect(c.dataDir).toMatch(/\.pressluft$/);
+  });
+
+  it('reads the documented variables', () => {
+    const c = loadConfig({ PRESSLUFT_PORT: '9090', NATS_URL: 'nats://127.0.0.1:4333', PRESSLUFT_BACKOFF_MS: '10,20', HCLOUD_ENDPOINT: 'http://127.0.0.1:9999/v1', PRESSLUFT_ALLOW_TEST_DISTRO: '1' });
+    expect(c.http.port).toBe(9090);
+    expect(c.nats.url).toBe('nats://127.0.0.1:4333');
+    expect(c.policy.backoffMs).toEqual([10, 20]);
+    expect(c.hetzner.endpoint).toBe('http://127.0.0.1:9999/v1');
+    expect(c.ansible.allowTestDistro).toBe(true);
+  });
+
+  it.each([
+    ['PRESSLUFT_PORT', 'eighty'],
+    ['PRESSLUFT_PORT', '70000'],
+    ['NATS_URL', 'http://x'],
+    ['PRESSLUFT_BACKOFF_MS', '1m,5m'],
+    ['PRESSLUFT_LOG_LEVEL', 'loud'],
+    ['PRESSLUFT_API_TOKEN', 'short'],
+    ['PRESSLUFT_SECRET_KEY', 'nothex'],
+    ['PRESSLUFT_MAX_ATTEMPTS', '0'],
+  ])('stops start-up on a bad %s and names the variable', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^invalid configuration: ${name}:`));
+  });
+});
