@@ -51,7 +51,14 @@ export const runHetznerSimulatorCli = async (
   const stop = () => void sim.close().then(() => process.exit(0));
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  return sim;
+  return {
+    ...sim,
+    close: async () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      await sim.close();
+    },
+  };
 };
 
 // Standalone: `npx tsx src/providers/hetzner/simulator/cli.ts --port 4010`.
