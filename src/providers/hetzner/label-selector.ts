@@ -33,8 +33,9 @@ const SET = new RegExp(`^(${KEY})\\s+(in|notin)\\s+\\(([^()]*)\\)$`);
 const CMP = new RegExp(`^(${KEY})\\s*(==|!=|=)\\s*([^=!,\\s()]*)$`);
 const EXISTS = new RegExp(`^(!?)(${KEY})$`);
 
+/** A blank selector selects everything, as an absent one does. */
 export const parseLabelSelector = (selector: string): SelectorTerm[] =>
-  splitTerms(selector).map((term): SelectorTerm => {
+  selector.trim() === '' ? [] : splitTerms(selector).map((term): SelectorTerm => {
     const set = SET.exec(term);
     if (set) {
       const values = set[3]!.split(',').map((v) => v.trim());

@@ -45,7 +45,7 @@ const parse = <S extends z.ZodType>(schema: S, input: unknown): z.infer<S> => {
 
 const selector = (raw: string | undefined): SelectorTerm[] => {
   try {
-    return raw === undefined || raw === '' ? [] : parseLabelSelector(raw);
+    return parseLabelSelector(raw ?? '');
   } catch (e) {
     if (e instanceof LabelSelectorSyntaxError) throw new SimApiError(422, 'invalid_input', e.message, { fields: [{ name: 'label_selector' }] });
     throw e;
