@@ -39,7 +39,7 @@ describe('HetznerClient error classes against the simulator', () => {
     [502, 'bad_gateway', 'PROVIDER_UNAVAILABLE', true],
     [503, 'unavailable', 'PROVIDER_UNAVAILABLE', true],
     [504, 'timeout', 'PROVIDER_UNAVAILABLE', true],
-  ])('%i %s → %s (retryable %s), with Hetzner details', async (status, apiCode, code, retryable) => {
+  ] as const)('%i %s → %s (retryable %s), with Hetzner details', async (status, apiCode, code, retryable) => {
     sim().admin.injectFault({ operation: 'list_servers', effect: { type: 'error', status, code: apiCode, message: 'injected', details: { hint: 'x' } } });
     const e = await rejectionOf(client().listServers({}));
     expectApiError(e, { code, retryable, httpStatus: status, apiCode, apiMessage: 'injected', apiDetails: { hint: 'x' } });
