@@ -38,7 +38,7 @@ export type Query = Record<string, QueryValue>;
 
 /** Hetzner caps per_page at 50; asking for the cap keeps list calls (and rate-limit use) minimal. */
 const PER_PAGE = 50;
-/** A 64-id chunk would exceed per_page; GET /actions takes the ids of one page at a time. */
+/** GET /actions answers at most one page of 50, so we ask for at most 50 ids per call. */
 const ACTION_IDS_PER_CALL = PER_PAGE;
 
 /**

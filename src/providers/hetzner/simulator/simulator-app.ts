@@ -108,7 +108,7 @@ export const buildSimulatorApp = (deps: SimulatorAppDeps): FastifyInstance => {
   app.setErrorHandler((err: { statusCode?: number; message: string }, _req, reply) => {
     // Malformed JSON and similar: Hetzner answers json_error / invalid_input in its envelope.
     const status = err.statusCode ?? 500;
-    if (status < 500) return reply.code(status === 415 ? 415 : 400).send(envelope('json_error', err.message));
+    if (status < 500) return reply.code(400).send(envelope('json_error', err.message));
     return reply.code(500).send(envelope('server_error', 'simulator error'));
   });
 
