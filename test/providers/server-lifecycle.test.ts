@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { HetznerProvider } from '../../src/providers/hetzner/hetzner-provider.ts';
 import type { ProviderError } from '../../src/providers/provider-port.ts';
+import { startHetznerSimulator } from '../../src/providers/hetzner/simulator/start-simulator.ts';
 import { generateOpenSshEd25519 } from '../../src/ssh-keys/openssh-key.ts';
 import { providerFor, rejectionOf, specFor, useSimulator, waitForActions } from './simulator-fixture.ts';
 
@@ -88,6 +89,22 @@ describe('createServer', () => {
     expect(errors.map((e) => e.code)).toEqual(['PROVIDER_RESOURCE_UNAVAILABLE', 'PROVIDER_RESOURCE_UNAVAILABLE']);
     expect(created?.adopted).toBe(false);
     expect(serversOf('n1')).toHaveLength(1);
+  });
+
+  it('waits out a 429 on its lookups until RateLimit-Reset and still creates exactly one server', async () => {
+    const limited = await startHetznerSimulator({ actionDurationMs: 0, rateLimit: { limit: 3, refillPerSecond: 3 } });
+    try {
+      const p = providerFor(limited);
+      const { keyId } = await p.ensureSshKey(publicKey);
+      const started = Date.now();
+      const created = await p.createServer(specFor('n1', keyId));
+      expect(created.adopted).toBe(false);
+      expect(limited.admin.snapshot().counters.rateLimited).toBeGreaterThanOrEqual(1);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+      expect(limited.admin.snapshot().servers).toHaveLength(1);
+    } finally {
+      await limited.close();
+    }
   });
 
   it('rejects a name that is not an RFC 1123 hostname before calling Hetzner', async () => {
