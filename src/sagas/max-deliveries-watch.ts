@@ -28,6 +28,11 @@ export class MaxDeliveriesWatch {
 
   constructor(private readonly o: MaxDeliveriesWatchOptions) {}
 
+  /** Every consumer of the event stream is captured; each watch reads its own consumer's advisories. */
+  private get streamSubject(): string {
+    return `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${this.o.store.streamName}.*`;
+  }
+
   private get subject(): string {
     return `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${this.o.store.streamName}.${this.o.consumerName}`;
   }
@@ -42,14 +47,20 @@ export class MaxDeliveriesWatch {
       await jsm.streams.info(this.streamName);
     } catch (e) {
       if (!(e instanceof JetStreamApiError) || e.code !== 10059) throw e;
-      await jsm.streams.add({ name: this.streamName, subjects: [this.subject], storage: StorageType.File, max_age: 7 * 24 * 3600 * 1e9 });
+      await jsm.streams.add({ name: this.streamName, subjects: [this.streamSubject], storage: StorageType.File, max_age: 7 * 24 * 3600 * 1e9 });
     }
     const durable = `${this.o.consumerName}-exhausted`;
     try {
       await jsm.consumers.info(this.streamName, durable);
     } catch (e) {
       if (!(e instanceof JetStreamApiError) || e.code !== 10014) throw e;
-      await jsm.consumers.add(this.streamName, { durable_name: durable, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, ack_wait: 30_000 * 1e6 });
+      await jsm.consumers.add(this.streamName, {
+        durable_name: durable,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        filter_subject: this.subject,
+        ack_wait: 30_000 * 1e6,
+      });
     }
     const messages = await (await js.consumers.get(this.streamName, durable)).consume({ max_messages: 16 });
     this.close = () => messages.close();

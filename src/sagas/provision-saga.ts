@@ -34,6 +34,8 @@ export interface ProvisionSagaOptions {
   maxDeliver?: number;
   concurrency?: number;
   poll?: PollSchedule;
+  /** `local` runs plays on the control plane itself; only tests use it. Default `ssh`. */
+  targetConnection?: 'ssh' | 'local';
   /** How often a worker running Ansible checks its node's stream for a cancel. */
   watchIntervalMs?: number;
   /** Fault injection for tests: called at each step boundary. */
@@ -241,6 +243,11 @@ export class ProvisionSaga {
           const server = await this.o.provider.getServer(step.serverId);
           const host = server.ipv4 ?? server.ipv6;
           if (server.status !== 'running' || !host) return poll(`server ${server.status}`);
+          if (isLoopback(host) && s.spec!.sshPort === 22) {
+            // Simulated servers get loopback addresses; port 22 there is the control plane's own sshd.
+            await this.recordFailure(nodeId, { ...step, step: 'server_ready' }, 'TARGET_FORBIDDEN', `refusing to provision ${host}:22: that is this machine's own sshd`, false, at);
+            return recorded;
+          }
           if (!(await tcpAccepts(host, s.spec!.sshPort, 2000))) return poll('sshd not up yet');
           boundary('after-effect');
           await this.record(
@@ -298,7 +305,7 @@ export class ProvisionSaga {
       const progressSubject = `${this.o.store.opts.subjectPrefix}.progress.${step.jobId}`;
       const result = await this.o.runner.run({
         playbook: this.o.playbook,
-        node: { host: step.host, port: step.port, user: step.user },
+        node: { host: step.host, port: step.port, user: step.user, connection: this.o.targetConnection ?? 'ssh' },
         vars: { ...this.o.ansibleVars, pressluft_node_id: nodeId, pressluft_node_name: s.spec!.name, pressluft_job_id: step.jobId },
         privateKey: this.o.keyPair.privateKey,
         secrets: [this.o.keyPair.privateKey],
@@ -360,6 +367,8 @@ export class ProvisionSaga {
     });
   }
 }
+
+const isLoopback = (host: string): boolean => host.startsWith('127.') || host === '::1' || host === 'localhost';
 
 /** True when something accepts TCP on host:port within the timeout: sshd is up. */
 export const tcpAccepts = (host: string, port: number, timeoutMs: number): Promise<boolean> =>
