@@ -1,0 +1,215 @@
+import { z } from 'zod';
+import { idSchema } from '../events/ids.ts';
+
+/**
+ * The HTTP contract as zod schemas: request validation and openapi.json come from the same
+ * definitions. Objects are strict: an unknown field is a 400, never silently dropped.
+ */
+
+/** RFC 1123 host name, capped at 63 characters because it becomes the provider's server name. */
+const hostname = z
+  .string()
+  .max(63)
+  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, 'must be an RFC 1123 host name: lowercase letters, digits, hyphens and dots');
+const slug = z
+  .string()
+  .max(64)
+  .regex(/^[a-z0-9][a-z0-9._-]*$/, 'must be lowercase letters, digits, dots, hyphens and underscores');
+
+export const DEFAULT_IMAGE = 'ubuntu-24.04';
+
+export const createNodeBody = z.strictObject({
+  name: hostname,
+  serverType: slug,
+  location: slug,
+  image: slug.default(DEFAULT_IMAGE),
+  sshUser: z
+    .string()
+    .max(32)
+    .regex(/^[a-z_][a-z0-9_-]*$/, 'must be a POSIX user name')
+    .default('root'),
+  sshPort: z.number().int().min(1).max(65535).default(22),
+});
+export type CreateNodeBody = z.infer<typeof createNodeBody>;
+
+/** Fastify hands a missing body over as null; both mean "no options". */
+export const cancelJobBody = z.strictObject({ reason: z.string().max(500).optional() }).nullish();
+
+export const nodeParams = z.strictObject({ nodeId: idSchema });
+export const jobParams = z.strictObject({ jobId: idSchema });
+
+const position = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+/** Read-your-writes: wait until the read model has projected this position. */
+export const consistencyQuery = z.strictObject({ minPosition: position.optional() });
+export const listNodesQuery = z.strictObject({
+  minPosition: position.optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  after: idSchema.optional(),
+});
+export const historyQuery = z.strictObject({ from: position.min(1).optional() });
+export const stateQuery = z.strictObject({ at: position.min(1).optional() });
+export const streamQuery = z.strictObject({ minPosition: position.optional() });
+export const rebuildBody = z.strictObject({ name: z.enum(['nodes']).optional() }).nullish();
+
+export const idempotencyKeyHeader = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
+
+const iso = z.string();
+const nullableString = z.string().nullable();
+
+export const nodeView = z.object({
+  id: z.string(),
+  name: z.string(),
+  status: z.string(),
+  provider: z.string(),
+  serverType: z.string(),
+  location: z.string(),
+  image: z.string(),
+  sshUser: z.string(),
+  sshPort: z.number().int(),
+  providerServerId: nullableString,
+  ipv4: nullableString,
+  currentJobId: nullableString,
+  lastJobId: nullableString,
+  updatedAt: iso,
+  position: z.number().int(),
+});
+
+export const jobView = z.object({
+  id: z.string(),
+  nodeId: z.string(),
+  kind: z.literal('node_provision'),
+  status: z.string(),
+  step: z.string(),
+  attempt: z.number().int(),
+  maxAttempts: z.number().int(),
+  errorCode: nullableString,
+  errorMessage: nullableString,
+  runAfter: nullableString,
+  requestedAt: iso,
+  startedAt: nullableString,
+  finishedAt: nullableString,
+  position: z.number().int(),
+});
+
+export const nodeCreated = z.object({ nodeId: z.string(), jobId: z.string(), position: z.number().int() });
+export const jobAccepted = z.object({ jobId: z.string(), position: z.number().int() });
+export const nodeList = z.object({ nodes: z.array(nodeView), next: nullableString });
+
+export const historyEntry = z.object({
+  position: z.number().int(),
+  eventId: z.string(),
+  occurredAt: iso,
+  type: z.string(),
+  version: z.number().int(),
+  data: z.record(z.string(), z.unknown()),
+  actor: z.string(),
+  correlationId: z.string(),
+  causationId: z.string(),
+});
+export const nodeHistory = z.object({ nodeId: z.string(), events: z.array(historyEntry) });
+export type HistoryEntry = z.infer<typeof historyEntry>;
+
+const recap = z.object({
+  ok: z.number().int(),
+  changed: z.number().int(),
+  failures: z.number().int(),
+  unreachable: z.number().int(),
+  skipped: z.number().int(),
+  rescued: z.number().int(),
+  ignored: z.number().int(),
+});
+const jobPolicy = z.object({
+  maxAttempts: z.number().int(),
+  backoffMs: z.array(z.number().int()),
+  jobTimeoutMs: z.number().int(),
+  ansibleTimeoutMs: z.number().int(),
+  actionTimeoutMs: z.number().int(),
+});
+const attemptProgress = z.object({
+  sshKey: z.object({ keyId: z.string(), fingerprint: z.string() }).nullable(),
+  serverCreateRequested: z.object({ serverName: z.string(), at: iso }).nullable(),
+  server: z.object({ serverId: z.string(), actionIds: z.array(z.string()), adopted: z.boolean(), at: iso }).nullable(),
+  actions: z.record(z.string(), z.object({ status: z.enum(['running', 'success', 'error']), progress: z.number(), errorCode: nullableString })),
+  ready: z.object({ ipv4: nullableString, ipv6: nullableString }).nullable(),
+  ansibleStartedAt: nullableString,
+});
+const jobState = z.object({
+  jobId: z.string(),
+  status: z.enum(['queued', 'running', 'succeeded', 'failed', 'cancelled']),
+  attempt: z.number().int(),
+  policy: jobPolicy,
+  requestedAt: iso,
+  startedAt: nullableString,
+  attemptStartedAt: nullableString,
+  finishedAt: nullableString,
+  runAfter: nullableString,
+  errorCode: nullableString,
+  errorMessage: nullableString,
+  cancelRequested: z.boolean(),
+  lastRecap: recap.nullable(),
+  progress: attemptProgress,
+});
+
+/** The node aggregate folded from the log (events/node-state.ts). */
+export const nodeStateAt = z.object({
+  nodeId: z.string(),
+  at: z.number().int(),
+  state: z.object({
+    nodeId: z.string(),
+    spec: z
+      .object({ name: z.string(), provider: z.literal('hetzner'), serverType: z.string(), location: z.string(), image: z.string(), sshUser: z.string(), sshPort: z.number().int() })
+      .nullable(),
+    status: z.enum(['pending', 'acquiring', 'provisioning', 'ready', 'failed']).nullable(),
+    providerServerId: nullableString,
+    ipv4: nullableString,
+    ipv6: nullableString,
+    currentJobId: nullableString,
+    lastJobId: nullableString,
+    jobs: z.record(z.string(), jobState),
+  }),
+});
+
+export const projectionStatus = z.object({
+  name: z.literal('nodes'),
+  checkpoint: z.number().int(),
+  lastPosition: z.number().int(),
+  lag: z.number().int(),
+  rebuilding: z.boolean(),
+  error: nullableString,
+});
+export const projectionList = z.object({ projections: z.array(projectionStatus) });
+export const rebuildReport = z.object({
+  name: z.literal('nodes'),
+  replayed: z.number().int(),
+  lagBefore: z.number().int(),
+  lagAfter: z.number().int(),
+  durationMs: z.number().int(),
+});
+
+export const errorBody = z.object({
+  error: z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()).optional() }),
+});
+
+export const healthBody = z.object({ status: z.string() });
+export const readyBody = z.object({
+  status: z.literal('ready'),
+  checks: z.object({ nats: z.literal('ok'), projector: z.object({ checkpoint: z.number().int(), lag: z.number().int() }) }),
+});
+
+/** Ansible per-task progress as the saga publishes it on `<prefix>.progress.<jobId>`. */
+export const taskProgress = z.object({
+  index: z.number().int(),
+  total: z.number().int(),
+  task: z.string(),
+  host: z.string(),
+  status: z.string(),
+  jobId: z.string(),
+  attempt: z.number().int(),
+  handler: z.boolean().optional(),
+});
+export type TaskProgressMessage = z.infer<typeof taskProgress>;

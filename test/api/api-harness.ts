@@ -1,0 +1,72 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { afterAll, beforeAll } from 'vitest';
+import { buildApiServer } from '../../src/api/server.ts';
+import { NodeRepository } from '../../src/commands/node-repository.ts';
+import { EventStore } from '../../src/eventstore/event-store.ts';
+import { Metrics } from '../../src/metrics/metrics.ts';
+import { Projector } from '../../src/projections/projector.ts';
+import { ReadModelQueries } from '../../src/projections/read-model-queries.ts';
+import { useNatsServer } from '../support/nats.ts';
+import { policy } from '../support/node-fixtures.ts';
+import { captureLogger } from '../support/silent-logger.ts';
+
+export const TOKEN = 'test-token-0123456789abcdef';
+export const AUTH = { authorization: `Bearer ${TOKEN}` };
+
+export interface ApiHarness {
+  app: FastifyInstance;
+  store: EventStore;
+  repo: NodeRepository;
+  projector: Projector;
+  queries: ReadModelQueries;
+  logLines: string[];
+  /** An authenticated JSON request through fastify's inject. */
+  call(method: 'GET' | 'POST', url: string, body?: unknown, headers?: Record<string, string>): Promise<LightMyRequestResponse>;
+}
+
+/**
+ * The API over a real nats-server (one per test file), a real JetStream store and a SQLite
+ * read model on disk; no saga, so jobs stay where the test puts them.
+ */
+export const useApi = (o: { consistencyWaitMs?: number; startProjector?: boolean } = {}): ApiHarness => {
+  const nats = useNatsServer();
+  const { logger, lines } = captureLogger('warn');
+  const h = { logLines: lines } as ApiHarness;
+  let dir = '';
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'pressluft-api-'));
+    h.store = await EventStore.open(nats.server.url, { streamName: 'API', subjectPrefix: 'pa', duplicateWindowMs: 120_000, logger });
+    h.repo = new NodeRepository(h.store);
+    h.projector = new Projector(h.store, { dbPath: join(dir, 'read-model.sqlite'), logger });
+    if (o.startProjector ?? true) h.projector.start();
+    h.queries = new ReadModelQueries(h.projector.db);
+    h.app = buildApiServer({
+      store: h.store,
+      repo: h.repo,
+      projector: h.projector,
+      queries: h.queries,
+      metrics: new Metrics(),
+      policy: policy(),
+      apiToken: TOKEN,
+      logger,
+      consistencyWaitMs: o.consistencyWaitMs ?? 5000,
+      sseHeartbeatMs: 200,
+    });
+    await h.app.ready();
+    h.call = (method, url, body, headers = {}) =>
+      h.app.inject({ method, url, headers: { ...AUTH, ...headers }, ...(body === undefined ? {} : { payload: body as object }) });
+  });
+  afterAll(async () => {
+    await h.app?.close();
+    await h.projector?.stop();
+    h.projector?.close();
+    await h.store?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+  return h;
+};
+
+export const nodeBody = (over: Record<string, unknown> = {}): Record<string, unknown> => ({ name: 'web-1', serverType: 'cx22', location: 'fsn1', ...over });
