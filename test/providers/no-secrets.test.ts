@@ -23,7 +23,7 @@ describe('no secret leaves the provider', () => {
     const attempt = async (p: Promise<unknown>) => p.catch((e: unknown) => { errors.push(e); });
     try {
       const pair = await loadOrCreateSshKeyPair({ dataDir });
-      const p = providerFor(sim, logger, { timeoutMs: 300 });
+      const p = providerFor(sim, logger);
       const { keyId } = await p.ensureSshKey(pair.publicKey);
       const created = await p.createServer(specFor('n1', keyId));
       await waitForActions(p, created.actionIds, 2_000);
@@ -31,8 +31,8 @@ describe('no secret leaves the provider', () => {
       await attempt(providerFor(sim, logger, { token: WRONG_TOKEN }).findServer('n1', 'node-n1'));
       sim.admin.injectFault({ operation: 'create_server', applyFirst: true, effect: { type: 'drop' } });
       await attempt(p.createServer(specFor('n2', keyId)));
-      sim.admin.injectFault({ operation: 'list_servers', effect: { type: 'delay', ms: 1_000 } });
-      await attempt(p.findServer('n3', 'node-n3'));
+      sim.admin.injectFault({ operation: 'list_servers', effect: { type: 'delay', ms: 3_000 } });
+      await attempt(providerFor(sim, logger, { timeoutMs: 300 }).findServer('n3', 'node-n3'));
       sim.admin.injectFault({ operation: 'create_server', effect: { type: 'error', status: 429, code: 'rate_limit_exceeded' } });
       await attempt(p.createServer(specFor('n4', keyId)));
       await attempt(p.client.createServer({ name: 'taken', server_type: 'cx22', image: 'debian-12', labels: {} }));

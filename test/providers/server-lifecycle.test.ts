@@ -3,7 +3,7 @@ import type { HetznerProvider } from '../../src/providers/hetzner/hetzner-provid
 import type { ProviderError } from '../../src/providers/provider-port.ts';
 import { startHetznerSimulator } from '../../src/providers/hetzner/simulator/start-simulator.ts';
 import { generateOpenSshEd25519 } from '../../src/ssh-keys/openssh-key.ts';
-import { providerFor, rejectionOf, specFor, useSimulator, waitForActions } from './simulator-fixture.ts';
+import { drainRateLimit, providerFor, rejectionOf, specFor, useSimulator, waitForActions } from './simulator-fixture.ts';
 
 const sim = useSimulator();
 const publicKey = generateOpenSshEd25519('pressluft').publicKey;
@@ -92,15 +92,18 @@ describe('createServer', () => {
   });
 
   it('waits out a 429 on its lookups until RateLimit-Reset and still creates exactly one server', async () => {
-    const limited = await startHetznerSimulator({ actionDurationMs: 0, rateLimit: { limit: 3, refillPerSecond: 3 } });
+    // Three requests refilling at 0.5/s: after a 429 the bucket is full (RateLimit-Reset) ≥ 4 s later,
+    // and then holds enough for createServer's two lookups and its POST.
+    const limited = await startHetznerSimulator({ actionDurationMs: 0, rateLimit: { limit: 3, refillPerSecond: 0.5 } });
     try {
       const p = providerFor(limited);
       const { keyId } = await p.ensureSshKey(publicKey);
+      await drainRateLimit(limited);
       const started = Date.now();
       const created = await p.createServer(specFor('n1', keyId));
       expect(created.adopted).toBe(false);
-      expect(limited.admin.snapshot().counters.rateLimited).toBeGreaterThanOrEqual(1);
-      expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+      expect(limited.admin.snapshot().counters.rateLimited).toBe(2);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(3_900);
       expect(limited.admin.snapshot().servers).toHaveLength(1);
     } finally {
       await limited.close();
@@ -146,9 +149,9 @@ describe('findServer and getServer', () => {
 describe('waiting for actions', () => {
   it('reports running until the actions finish, then the server is running with an address', async () => {
     const { p, keyId } = await ready();
-    sim().admin.setActionDuration(150);
+    sim().admin.setActionDuration(600);
     const created = await p.createServer(specFor('n1', keyId));
-    expect((await p.getServer(created.serverId)).status).toBe('initializing');
+    expect((await p.getServer(created.serverId)).status).not.toBe('running');
     await waitForActions(p, created.actionIds, 5_000);
     expect(await p.getServer(created.serverId)).toMatchObject({ status: 'running', ipv4: '127.0.0.1' });
   });

@@ -63,6 +63,16 @@ export const waitForActions = async (provider: ProviderPort, ids: string[], limi
   }
 };
 
+/** Spends the simulator's rate-limit bucket with raw calls until it answers 429. */
+export const drainRateLimit = async (sim: HetznerSimulator): Promise<void> => {
+  for (let i = 0; i < 1_000; i++) {
+    const res = await fetch(`${sim.url}/servers`, { headers: { authorization: `Bearer ${sim.token}` } });
+    await res.arrayBuffer();
+    if (res.status === 429) return;
+  }
+  throw new Error('the rate limit never engaged');
+};
+
 /** Resolves to the rejection, so tests can assert on every field of the error. */
 export const rejectionOf = async (p: Promise<unknown>): Promise<unknown> => {
   try {

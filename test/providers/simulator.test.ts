@@ -122,17 +122,33 @@ describe('simulator semantics', () => {
   });
 
   it('moves a server from initializing through starting to running as its actions progress', async () => {
-    sim().admin.setActionDuration(100);
-    const created = conforms(createServerResponseSchema, await call('POST', '/servers', { name: 'w', server_type: 'cx22', image: 'debian-12' }));
-    const seen = new Set<string>();
-    for (let i = 0; i < 100 && !seen.has('running'); i++) {
-      seen.add(conforms(serverResponseSchema, await call('GET', `/servers/${created.server.id}`)).server.status);
-      await new Promise((r) => setTimeout(r, 10));
+    let now = Date.parse('2026-01-01T00:00:00Z');
+    const timed = await startHetznerSimulator({ actionDurationMs: 1_000, clock: () => now });
+    try {
+      const api = async (method: string, path: string, body?: unknown) => {
+        const res = await fetch(`${timed.url}${path}`, {
+          method,
+          headers: { authorization: `Bearer ${timed.token}`, 'content-type': 'application/json' },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+        return (await res.json()) as unknown;
+      };
+      const created = createServerResponseSchema.parse(await api('POST', '/servers', { name: 'w', server_type: 'cx22', image: 'debian-12' }));
+      const look = async () => {
+        const server = serverResponseSchema.parse(await api('GET', `/servers/${created.server.id}`)).server;
+        const actions = actionListSchema.parse(await api('GET', `/servers/${created.server.id}/actions`)).actions;
+        return [server.status, ...actions.map((a) => `${a.command}:${a.status}:${a.progress}`)];
+      };
+      expect(await look()).toEqual(['initializing', 'create_server:running:0', 'start_server:running:0']);
+      now += 500;
+      expect(await look()).toEqual(['initializing', 'create_server:running:50', 'start_server:running:25']);
+      now += 500;
+      expect(await look()).toEqual(['starting', 'create_server:success:100', 'start_server:running:50']);
+      now += 1_000;
+      expect(await look()).toEqual(['running', 'create_server:success:100', 'start_server:success:100']);
+    } finally {
+      await timed.close();
     }
-    expect([...seen]).toEqual(['initializing', 'starting', 'running']);
-    const actions = conforms(actionListSchema, await call('GET', `/servers/${created.server.id}/actions`)).actions;
-    expect(actions.map((a) => [a.status, a.progress])).toEqual([['success', 100], ['success', 100]]);
-    expect((await call('DELETE', `/servers/${created.server.id}`)).status).toBe(200);
   });
 
   it('in zero-latency mode, actions succeed and the server runs at once', async () => {

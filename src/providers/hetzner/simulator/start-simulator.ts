@@ -22,7 +22,10 @@ export const simulatorOptionsSchema = z.object({
   /** The public IPv4 every server gets; must stay inside 127.0.0.0/8. */
   serverIpv4: z.string().refine(isLoopbackV4, 'serverIpv4 must be inside 127.0.0.0/8').default('127.0.0.1'),
 });
-export type HetznerSimulatorOptions = z.input<typeof simulatorOptionsSchema>;
+export type HetznerSimulatorOptions = z.input<typeof simulatorOptionsSchema> & {
+  /** Milliseconds since the epoch; action progress and rate-limit refill follow it. Default Date.now. */
+  clock?: () => number;
+};
 
 export interface HetznerSimulator {
   /** Base URL including /v1: pass it as HCLOUD_ENDPOINT. */
@@ -37,7 +40,7 @@ export interface HetznerSimulator {
 export const startHetznerSimulator = async (options: HetznerSimulatorOptions = {}): Promise<HetznerSimulator> => {
   const o = simulatorOptionsSchema.parse(options);
   const token = o.token ?? `sim-${randomBytes(16).toString('hex')}`;
-  const now = () => Date.now();
+  const now = options.clock ?? (() => Date.now());
   const state = new SimulatorState({ actionDurationMs: o.actionDurationMs, serverIpv4: o.serverIpv4, now });
   const app = buildSimulatorApp({ state, token, rateLimiter: new RateLimiter(o.rateLimit, now()), now });
   const admin = createSimulatorAdmin(state);
