@@ -63,6 +63,8 @@ export class ProvisionSaga {
   private readonly now: () => number;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly running = new Set<AbortController>();
+  /** Nodes this process is acting on now: a redelivery that overtakes a slow heartbeat must not start the step twice. */
+  private readonly busy = new Set<string>();
   private stopping = false;
   private loop: Promise<void> | null = null;
   private closeMessages: (() => Promise<unknown>) | null = null;
@@ -139,12 +141,19 @@ export class ProvisionSaga {
     const nodeId = this.o.store.streamIdOf(m.subject);
     // working() keeps the message ours while a step runs; if this worker dies, it comes back after ack_wait.
     const heartbeat = setInterval(() => m.working(), Math.max(250, Math.floor(this.ackWaitMs / 3)));
+    let owned = false;
     try {
       const { state, version } = await this.repo.load(nodeId);
       if (version > m.seq) {
         m.ack();
         return;
       }
+      if (this.busy.has(nodeId)) {
+        m.nak(this.ackWaitMs);
+        return;
+      }
+      this.busy.add(nodeId);
+      owned = true;
       const step = react(state, { nowMs: this.now() });
       const outcome = await this.execute(step, nodeId, state, m);
       if (outcome.kind === 'wait') {
@@ -160,6 +169,7 @@ export class ProvisionSaga {
       m.nak(pollDelayMs(m.info.deliveryCount, this.poll));
     } finally {
       clearInterval(heartbeat);
+      if (owned) this.busy.delete(nodeId);
     }
   }
 

@@ -64,7 +64,7 @@ afterAll(async () => {
 describe('node_provision saga, end to end over JetStream, the simulator and ansible-playbook', () => {
   it('provisions a node: the job succeeds, the node is ready, the history is in order', async () => {
     const progress: string[] = [];
-    const sub = store.nc.subscribe('pl.progress.e2e-ok-job', { callback: (_e, m) => progress.push(m.string()) });
+    const sub = store.nc.subscribe('pl.progress.e2e-ok-job', { callback: (_e, m) => void progress.push(m.string()) });
     await requestProvision(repo, 'e2e-ok', { sshPort: sshd.port });
     const s = await waitTerminal(store, 'e2e-ok', 60_000);
     sub.unsubscribe();

@@ -31,7 +31,14 @@ export const waitTerminal = async (store: EventStore, nodeId: string, timeoutMs:
   const repo = new NodeRepository(store);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const { state } = await repo.load(nodeId);
+    // The server may be restarting under the test: a failed read is retried until the deadline.
+    const loaded = await repo.load(nodeId).catch(() => null);
+    if (!loaded) {
+      if (Date.now() > deadline) throw new Error(`node ${nodeId}: event store unreachable for ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 200));
+      continue;
+    }
+    const { state } = loaded;
     const job = state.jobs[`${nodeId}-job`];
     if (job && !['queued', 'running'].includes(job.status)) return state;
     if (Date.now() > deadline) throw new Error(`node ${nodeId} not terminal after ${timeoutMs} ms: job ${job?.status} step ${JSON.stringify(job?.progress)}`);
