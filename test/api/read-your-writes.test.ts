@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { nodeBody, startProjector, useApi } from './api-harness.ts';
+
+// The projector starts paused, so the test controls when the read model catches up.
+const h = useApi({ consistencyWaitMs: 300, startProjector: false });
+
+describe('read-your-writes with ?minPosition=', () => {
+  it('answers stale (flagged) after the bound, then waits for the projector and sees the write', async () => {
+    const created = await h.call('POST', '/v1/nodes', nodeBody({ name: 'ryw' }));
+    const { nodeId, position } = created.json<{ nodeId: string; position: number }>();
+
+    const started = Date.now();
+    const stale = await h.call('GET', `/v1/nodes/${nodeId}?minPosition=${position}`);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    expect(stale.statusCode).toBe(404);
+    expect(stale.headers['x-pressluft-stale']).toBe('true');
+    expect(stale.headers['x-pressluft-checkpoint']).toBe('0');
+
+    const pending = h.call('GET', `/v1/nodes/${nodeId}?minPosition=${position}`);
+    await startProjector(h);
+    const fresh = await pending;
+    expect(fresh.statusCode).toBe(200);
+    expect(fresh.headers['x-pressluft-stale']).toBeUndefined();
+    expect(Number(fresh.headers['x-pressluft-checkpoint'])).toBeGreaterThanOrEqual(position);
+    expect(fresh.json()).toMatchObject({ id: nodeId, name: 'ryw', position });
+  });
+});
