@@ -11,7 +11,6 @@ import { ReadModelQueries } from '../projections/read-model-queries.ts';
 import { AnsiblePlaybookRunner } from '../ansible/ansible-playbook-runner.ts';
 import type { AnsibleRunner } from '../ansible/runner-port.ts';
 import { createHetznerProvider } from '../providers/hetzner/hetzner-provider.ts';
-import { HETZNER_PUBLIC_ENDPOINT } from '../providers/hetzner/hetzner-config.ts';
 import { startHetznerSimulator, type HetznerSimulator } from '../providers/hetzner/simulator/start-simulator.ts';
 import type { ProviderPort } from '../providers/provider-port.ts';
 import { ProvisionSaga } from '../sagas/provision-saga.ts';
@@ -88,16 +87,15 @@ export const startControlPlane = async (config: Config, o: ControlPlaneOverrides
     if (config.role !== 'api') {
       let provider = o.provider;
       if (!provider) {
-        let endpoint = config.hetzner.endpoint ?? HETZNER_PUBLIC_ENDPOINT;
-        let token = config.hetzner.token;
-        if (!token) {
+        let { endpoint, token } = config.hetzner;
+        if (!token || !endpoint) {
           simulator = await startHetznerSimulator({ actionDurationMs: 1000 });
           cleanups.push(() => simulator!.close());
           endpoint = simulator.url;
           token = simulator.token;
           logger.warn({ endpoint }, 'HCLOUD_TOKEN is unset: using the built-in Hetzner SIMULATOR on loopback. No real server will be bought.');
         }
-        provider = createHetznerProvider({ endpoint, token, timeoutMs: 30_000, logger });
+        provider = createHetznerProvider({ endpoint, token: token!, timeoutMs: 30_000, logger });
       }
       const keyPair = await loadOrCreateSshKeyPair({ dataDir: config.dataDir, encryptionKey: config.secretKeyHex });
       saga = new ProvisionSaga({

@@ -40,7 +40,12 @@ const envSchema = z.object({
   PRESSLUFT_ALLOW_TEST_DISTRO: bool.default(false),
   PRESSLUFT_WP_CLI_PHAR: optional(z.string().min(1)),
   PRESSLUFT_WP_CLI_SHA256: optional(z.string().regex(/^[0-9a-f]{64}$/, 'must be a lowercase sha256 hex digest')),
-});
+})
+  // No default may reach beyond loopback: a real Hetzner endpoint must be named explicitly (ADR 0002).
+  .refine((e) => !e.HCLOUD_TOKEN || e.HCLOUD_ENDPOINT, {
+    path: ['HCLOUD_ENDPOINT'],
+    message: 'must be set when HCLOUD_TOKEN is set (for Hetzner Cloud: https://api.hetzner.cloud/v1)',
+  });
 
 export type Env = z.infer<typeof envSchema>;
 

@@ -19,6 +19,11 @@ describe('config', () => {
     expect(c.ansible.allowTestDistro).toBe(true);
   });
 
+  it('requires an explicit HCLOUD_ENDPOINT with HCLOUD_TOKEN: no default leaves loopback', () => {
+    expect(() => loadConfig({ HCLOUD_TOKEN: 'x' })).toThrow(/HCLOUD_ENDPOINT: must be set when HCLOUD_TOKEN is set/);
+    expect(loadConfig({ HCLOUD_TOKEN: 'x', HCLOUD_ENDPOINT: 'https://api.hetzner.cloud/v1' }).hetzner.endpoint).toBe('https://api.hetzner.cloud/v1');
+  });
+
   it.each([
     ['PRESSLUFT_PORT', 'eighty'],
     ['PRESSLUFT_PORT', '70000'],
