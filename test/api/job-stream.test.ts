@@ -1,0 +1,91 @@
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { handleCommand } from '../../src/commands/command-handler.ts';
+import { readSse, type SseEvent } from '../../src/cli/sse-reader.ts';
+import { ctx } from '../support/node-fixtures.ts';
+import { AUTH, nodeBody, useApi } from './api-harness.ts';
+
+const h = useApi();
+let base = '';
+
+beforeAll(async () => {
+  await h.app.listen({ host: '127.0.0.1', port: 0 });
+  base = `http://127.0.0.1:${(h.app.server.address() as AddressInfo).port}`;
+});
+afterAll(() => h.app.close());
+
+/** Opens the job's SSE stream over a real socket and hands out events one at a time. */
+const openStream = async (jobId: string, headers: Record<string, string> = {}) => {
+  const res = await fetch(`${base}/v1/jobs/${jobId}/stream`, { headers: { ...AUTH, ...headers } });
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toContain('text/event-stream');
+  const events = readSse(res.body!);
+  const next = async (): Promise<SseEvent> => {
+    const r = await events.next();
+    if (r.done) throw new Error('stream ended');
+    return r.value;
+  };
+  const ended = async (): Promise<boolean> => (await events.next()).done === true;
+  return { next, ended };
+};
+
+const createNode = async (name: string) => (await h.call('POST', '/v1/nodes', nodeBody({ name }))).json<{ nodeId: string; jobId: string; position: number }>();
+
+describe('GET /v1/jobs/:jobId/stream', () => {
+  it('streams history, live events and Ansible progress, and ends at the terminal event', async () => {
+    const { nodeId, jobId, position } = await createNode('streamed');
+    const stream = await openStream(jobId);
+
+    const first = await stream.next();
+    expect(first).toMatchObject({ event: 'job-event', id: String(position) });
+    expect(JSON.parse(first.data)).toMatchObject({ type: 'ProvisionRequested', position, actor: 'api:default' });
+
+    const started = await handleCommand(h.repo, nodeId, { type: 'StartAttempt', jobId }, ctx({ actor: 'saga' }));
+    const live = await stream.next();
+    expect(live.id).toBe(String(started.position));
+    expect(JSON.parse(live.data)).toMatchObject({ type: 'JobStarted', data: { jobId, attempt: 1 } });
+
+    const progress = { index: 3, total: 17, task: 'base : install packages', host: 'node', status: 'changed', jobId, attempt: 1 };
+    h.store.nc.publish(`pa.progress.${jobId}`, JSON.stringify(progress));
+    // Garbage and other jobs' progress on the same subject are dropped.
+    h.store.nc.publish(`pa.progress.${jobId}`, 'not json');
+    h.store.nc.publish(`pa.progress.${jobId}`, JSON.stringify({ ...progress, jobId: 'j_other' }));
+    const p = await stream.next();
+    expect(p.event).toBe('progress');
+    expect(JSON.parse(p.data)).toEqual(progress);
+
+    await handleCommand(h.repo, nodeId, { type: 'RecordStepFailure', jobId, attempt: 1, step: 'ssh_key', errorCode: 'PROVIDER_AUTH', errorMessage: 'token rejected', retryable: false, now: new Date().toISOString() }, ctx({ actor: 'saga' }));
+    const failed = await stream.next();
+    expect(JSON.parse(failed.data)).toMatchObject({ type: 'ProvisionFailed', data: { errorCode: 'PROVIDER_AUTH' } });
+    const end = await stream.next();
+    expect(end.event).toBe('end');
+    expect(JSON.parse(end.data)).toMatchObject({ jobId, status: 'failed' });
+    expect(await stream.ended()).toBe(true);
+  });
+
+  it('replays a finished job and ends; Last-Event-ID resumes after a position', async () => {
+    const { nodeId, jobId, position } = await createNode('finished');
+    await handleCommand(h.repo, nodeId, { type: 'RequestCancel', jobId, reason: 'test' }, ctx());
+    await handleCommand(h.repo, nodeId, { type: 'ConfirmCancel', jobId }, ctx({ actor: 'saga' }));
+    await h.projector.waitFor(await h.store.lastPosition(), 5000);
+
+    const all = await openStream(jobId);
+    const types: string[] = [];
+    for (let e = await all.next(); e.event !== 'end'; e = await all.next()) types.push(JSON.parse(e.data).type);
+    expect(types).toEqual(['ProvisionRequested', 'JobCancelRequested', 'JobCancelled']);
+    expect(await all.ended()).toBe(true);
+
+    const resumed = await openStream(jobId, { 'last-event-id': String(position) });
+    expect(JSON.parse((await resumed.next()).data)).toMatchObject({ type: 'JobCancelRequested' });
+  });
+
+  it('closes open streams when the server closes', async () => {
+    const { jobId } = await createNode('left-open');
+    const stream = await openStream(jobId);
+    await stream.next();
+    // Last test: without the preClose hook, close() would wait for this client forever.
+    const closing = h.app.close();
+    expect(await stream.ended()).toBe(true);
+    await closing;
+  });
+});
