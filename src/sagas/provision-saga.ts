@@ -155,7 +155,9 @@ export class ProvisionSaga {
       this.busy.add(nodeId);
       owned = true;
       const step = react(state, { nowMs: this.now() });
+      const started = Date.now();
       const outcome = await this.execute(step, nodeId, state, m);
+      this.o.metrics?.observeMs('pressluft_saga_step_duration_ms', { step: step.kind, outcome: outcome.kind }, Date.now() - started, 'Time a saga step took, from dispatch to its recorded result or wait');
       if (outcome.kind === 'wait') {
         this.o.logger.debug({ nodeId, reason: outcome.reason, delayMs: outcome.delayMs }, 'saga: waiting');
         m.nak(outcome.delayMs);
@@ -279,9 +281,13 @@ export class ProvisionSaga {
   /** Provider errors become retryable or terminal job outcomes; a provider's "come back at" becomes a wait. */
   private async withProvider(nodeId: string, step: Step & { jobId: string; attempt: number }, stepName: string, at: number, boundary: (b: Boundary) => void, effect: () => Promise<Outcome>): Promise<Outcome> {
     boundary('before-effect');
+    const count = (code: string): void => this.o.metrics?.inc('pressluft_provider_calls_total', { step: stepName, code }, 1, 'Provider steps by outcome code');
     try {
-      return await effect();
+      const outcome = await effect();
+      count('ok');
+      return outcome;
     } catch (e) {
+      count(e instanceof ProviderError ? e.code : 'UNEXPECTED');
       if (!(e instanceof ProviderError)) throw e;
       this.o.logger.warn({ nodeId, jobId: step.jobId, code: e.code, retryable: e.retryable, details: e.details }, 'saga: provider error');
       if (e.retryAfterMs !== undefined && e.retryable) return { kind: 'wait', delayMs: Math.max(e.retryAfterMs, 100), reason: e.code };
