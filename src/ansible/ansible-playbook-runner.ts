@@ -5,7 +5,7 @@ import { ANSIBLE_ERRORS, classifyRun } from './ansible-errors.ts';
 import { extraVars, renderInventory, runTarget } from './inventory.ts';
 import { countListedTasks } from './list-tasks.ts';
 import { OutputTail, secretVariants } from './output-tail.ts';
-import { runInGroup, type GroupRunResult } from './process-group.ts';
+import { killByCmdline, runInGroup, type GroupRunResult } from './process-group.ts';
 import { parseProgressLine } from './progress-event.ts';
 import { RunDir } from './run-dir.ts';
 import type { AnsibleRunner, Recap, RunRequest, RunResult, TaskProgress } from './runner-port.ts';
@@ -40,10 +40,12 @@ const sumRecaps = (recaps: Recap[]): Recap =>
   );
 
 /** Our config and nothing else: every inherited ANSIBLE_* variable would override ansible.cfg. */
-const ansibleEnv = (config: string, localTemp: string): NodeJS.ProcessEnv => ({
+const ansibleEnv = (config: string, dir: RunDir): NodeJS.ProcessEnv => ({
   ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ANSIBLE_'))),
   ANSIBLE_CONFIG: config,
-  ANSIBLE_LOCAL_TEMP: localTemp,
+  ANSIBLE_LOCAL_TEMP: dir.file('ansible-local-tmp'),
+  // Inside the run dir, so the ControlPersist master is findable (and killable) by this path.
+  ANSIBLE_SSH_CONTROL_PATH_DIR: dir.file('cp'),
   ANSIBLE_NOCOLOR: '1',
   PYTHONUNBUFFERED: '1',
 });
@@ -81,7 +83,7 @@ export class AnsiblePlaybookRunner implements AnsibleRunner {
       const args = ['-i', inventory, '-e', `@${varsFile}`, `--ssh-extra-args=${sshArgs.join(' ')}`, req.playbook];
       const common = {
         cwd: this.root,
-        env: ansibleEnv(resolve(this.root, 'ansible/ansible.cfg'), dir.file('ansible-local-tmp')),
+        env: ansibleEnv(resolve(this.root, 'ansible/ansible.cfg'), dir),
         deadline,
         signal: req.signal,
         graceMs: this.graceMs,
@@ -118,6 +120,7 @@ export class AnsiblePlaybookRunner implements AnsibleRunner {
       });
       return this.finish(log, ran, recaps.length > 0 ? sumRecaps(recaps) : null, tail, started);
     } finally {
+      await killByCmdline(dir.path, this.graceMs).catch((e: unknown) => log.error({ err: e }, 'could not end the ssh master'));
       await dir.remove();
     }
   }

@@ -4,8 +4,14 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-/** Live (non-zombie) pids whose process group is `pgid`, read from /proc (Linux only). */
-export const livePids = async (pgid: number): Promise<number[]> => {
+interface ProcInfo {
+  pid: number;
+  pgrp: number;
+  cmdline: string;
+}
+
+/** Live (non-zombie) processes matching `pick`, read from /proc (Linux only). */
+const liveProcs = async (pick: (p: ProcInfo) => boolean): Promise<number[]> => {
   const pids: number[] = [];
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -13,34 +19,58 @@ export const livePids = async (pgid: number): Promise<number[]> => {
     if (stat === null) continue;
     // comm (field 2) may contain spaces and parens; the fields after the last ')' are fixed.
     const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (state !== 'Z' && Number(pgrp) === pgid) pids.push(Number(entry));
+    if (state === 'Z') continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (pick({ pid: Number(entry), pgrp: Number(pgrp), cmdline })) pids.push(Number(entry));
   }
   return pids;
 };
 
-const signalGroup = (pgid: number, signal: NodeJS.Signals): void => {
-  try {
-    process.kill(-pgid, signal);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+/** Live pids whose process group is `pgid`. */
+export const livePids = (pgid: number): Promise<number[]> => liveProcs((p) => p.pgrp === pgid);
+
+const signalAll = (pids: number[], signal: NodeJS.Signals): void => {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+    }
   }
 };
 
-const waitEmpty = async (pgid: number, ms: number): Promise<boolean> => {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if ((await livePids(pgid)).length === 0) return true;
-    await sleep(50);
-  }
-  return (await livePids(pgid)).length === 0;
+/** SIGTERM, SIGKILL after `graceMs`, then wait until `find` comes back empty. */
+const terminate = async (find: () => Promise<number[]>, signal: (s: NodeJS.Signals) => Promise<void>, graceMs: number, what: string) => {
+  const emptyWithin = async (ms: number) => {
+    const until = Date.now() + ms;
+    while ((await find()).length > 0) {
+      if (Date.now() > until) return false;
+      await sleep(50);
+    }
+    return true;
+  };
+  await signal('SIGTERM');
+  if (await emptyWithin(graceMs)) return;
+  await signal('SIGKILL');
+  if (!(await emptyWithin(5_000))) throw new Error(`${what} survived SIGKILL`);
 };
 
 /** SIGTERM to the whole group, SIGKILL after `graceMs`, and wait until nothing of it is left. */
-export const killGroup = async (pgid: number, graceMs: number): Promise<void> => {
-  signalGroup(pgid, 'SIGTERM');
-  if (await waitEmpty(pgid, graceMs)) return;
-  signalGroup(pgid, 'SIGKILL');
-  if (!(await waitEmpty(pgid, 5_000))) throw new Error(`process group ${pgid} survived SIGKILL`);
+export const killGroup = (pgid: number, graceMs: number): Promise<void> =>
+  terminate(
+    () => livePids(pgid),
+    async (s) => signalAll([-pgid], s),
+    graceMs,
+    `process group ${pgid}`,
+  );
+
+/**
+ * Kills processes whose command line mentions `marker` (a per-run path). ssh's ControlPersist
+ * master daemonises out of the process group but names its control socket in its title.
+ */
+export const killByCmdline = (marker: string, graceMs: number): Promise<void> => {
+  const find = () => liveProcs((p) => p.pid !== process.pid && p.cmdline.includes(marker));
+  return terminate(find, async (s) => signalAll(await find(), s), graceMs, `processes mentioning ${marker}`);
 };
 
 export interface GroupRunOptions {
