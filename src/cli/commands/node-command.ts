@@ -1,0 +1,121 @@
+import { z } from 'zod';
+import { createNodeBody, type HistoryEntry } from '../../api/api-schemas.ts';
+import type { NodeView } from '../../projections/read-model-queries.ts';
+import { ApiClient } from '../api-client.ts';
+import { usageError } from '../cli-error.ts';
+import { parseCommandArgs, resolveConnection } from '../cli-options.ts';
+import { timeline } from '../event-description.ts';
+import { createOutput, table, type Streams } from '../output.ts';
+import { followJob } from './follow-job.ts';
+
+export const NODE_USAGE = `usage: pressluft node create --name NAME --type SERVER_TYPE --location LOCATION
+                            [--image IMAGE] [--ssh-user USER] [--ssh-port PORT] [--idempotency-key KEY] [--wait]
+       pressluft node list [--limit N] [--min-position P]
+       pressluft node get NODE_ID [--min-position P]
+       pressluft node provision NODE_ID [--wait]
+       pressluft node history NODE_ID [--from P]
+       pressluft node state NODE_ID [--at P]
+common: [--url URL] [--token TOKEN] [--json]`;
+
+const position = z.coerce.number().int().min(0);
+const oneId = z.tuple([z.string()]);
+
+const createArgs = z.object({
+  _: z.tuple([]),
+  name: z.string(),
+  type: z.string(),
+  location: z.string(),
+  image: z.string().optional(),
+  'ssh-user': z.string().optional(),
+  'ssh-port': z.coerce.number().optional(),
+  'idempotency-key': z.string().min(1).optional(),
+  wait: z.boolean().default(false),
+});
+
+const nodeRows = (nodes: readonly NodeView[]): string =>
+  nodes.length === 0
+    ? 'no nodes'
+    : table([['ID', 'NAME', 'STATUS', 'IPV4', 'CURRENT JOB', 'LAST JOB'], ...nodes.map((n) => [n.id, n.name, n.status, n.ipv4 ?? '-', n.currentJobId ?? '-', n.lastJobId ?? '-'])]);
+
+const query = (params: Record<string, string | number | undefined>): string => {
+  const q = new URLSearchParams(Object.entries(params).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)]])));
+  return q.size > 0 ? `?${q}` : '';
+};
+
+export const runNodeCommand = async (argv: readonly string[], streams: Streams, env: NodeJS.ProcessEnv): Promise<number> => {
+  const [sub, ...rest] = argv;
+  const connect = async (g: { url?: string | undefined; token?: string | undefined }) => {
+    const c = await resolveConnection(g, env);
+    return new ApiClient(c.url, c.token);
+  };
+  switch (sub) {
+    case 'create': {
+      const { global, values: v } = parseCommandArgs(rest, CREATE_OPTIONS, createArgs, NODE_USAGE);
+      // The API's own schema: a bad name is refused here, before any request.
+      const body = createNodeBody.safeParse({ name: v.name, serverType: v.type, location: v.location, image: v.image, sshUser: v['ssh-user'], sshPort: v['ssh-port'] });
+      if (!body.success) throw usageError(z.prettifyError(body.error), NODE_USAGE);
+      const out = createOutput(streams, global.json);
+      const api = await connect(global);
+      const headers: Record<string, string> = v['idempotency-key'] ? { 'idempotency-key': v['idempotency-key'] } : {};
+      const created = await api.post<{ nodeId: string; jobId: string; position: number }>('/v1/nodes', body.data, headers);
+      if (!v.wait) {
+        out.result(created, () => `node ${created.nodeId} created; job ${created.jobId} queued (position ${created.position})`);
+        return 0;
+      }
+      if (!out.json) out.line(`node ${created.nodeId} created; following job ${created.jobId}`);
+      return followJob(api, out, created.jobId, created.position);
+    }
+    case 'provision': {
+      const { global, values: v } = parseCommandArgs(rest, { wait: { type: 'boolean' } }, z.object({ _: oneId, wait: z.boolean().default(false) }), NODE_USAGE);
+      const out = createOutput(streams, global.json);
+      const api = await connect(global);
+      const accepted = await api.post<{ jobId: string; position: number }>(`/v1/nodes/${encodeURIComponent(v._[0])}/provision`);
+      if (!v.wait) {
+        out.result(accepted, () => `job ${accepted.jobId} queued (position ${accepted.position})`);
+        return 0;
+      }
+      return followJob(api, out, accepted.jobId, accepted.position);
+    }
+    case 'list': {
+      const opts = { limit: { type: 'string' }, 'min-position': { type: 'string' } } as const;
+      const { global, values: v } = parseCommandArgs(rest, opts, z.object({ _: z.tuple([]), limit: z.coerce.number().int().min(1).max(500).optional(), 'min-position': position.optional() }), NODE_USAGE);
+      const res = await (await connect(global)).get<{ nodes: NodeView[] }>(`/v1/nodes${query({ limit: v.limit, minPosition: v['min-position'] })}`);
+      createOutput(streams, global.json).result(res, () => nodeRows(res.nodes));
+      return 0;
+    }
+    case 'get': {
+      const { global, values: v } = parseCommandArgs(rest, { 'min-position': { type: 'string' } }, z.object({ _: oneId, 'min-position': position.optional() }), NODE_USAGE);
+      const node = await (await connect(global)).get<NodeView>(`/v1/nodes/${encodeURIComponent(v._[0])}${query({ minPosition: v['min-position'] })}`);
+      createOutput(streams, global.json).result(node, () =>
+        table(Object.entries(node).map(([k, val]) => [`${k}:`, val === null ? '-' : String(val)])),
+      );
+      return 0;
+    }
+    case 'history': {
+      const { global, values: v } = parseCommandArgs(rest, { from: { type: 'string' } }, z.object({ _: oneId, from: position.min(1).optional() }), NODE_USAGE);
+      const res = await (await connect(global)).get<{ nodeId: string; events: HistoryEntry[] }>(`/v1/nodes/${encodeURIComponent(v._[0])}/events${query({ from: v.from })}`);
+      createOutput(streams, global.json).result(res, () => `history of node ${res.nodeId} (${res.events.length} events)\n${timeline(res.events)}`);
+      return 0;
+    }
+    case 'state': {
+      const { global, values: v } = parseCommandArgs(rest, { at: { type: 'string' } }, z.object({ _: oneId, at: position.min(1).optional() }), NODE_USAGE);
+      const res = await (await connect(global)).get<unknown>(`/v1/nodes/${encodeURIComponent(v._[0])}/state${query({ at: v.at })}`);
+      // The folded state is nested; JSON is its readable form too.
+      createOutput(streams, global.json).result(res, () => JSON.stringify(res, null, 2));
+      return 0;
+    }
+    default:
+      throw usageError(sub ? `unknown node command: ${sub}` : 'missing node command', NODE_USAGE);
+  }
+};
+
+const CREATE_OPTIONS = {
+  name: { type: 'string' },
+  type: { type: 'string' },
+  location: { type: 'string' },
+  image: { type: 'string' },
+  'ssh-user': { type: 'string' },
+  'ssh-port': { type: 'string' },
+  'idempotency-key': { type: 'string' },
+  wait: { type: 'boolean' },
+} as const;

@@ -1,0 +1,198 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { provisionIds } from '../../src/api/node-ids.ts';
+import { startControlPlane, type ControlPlane } from '../../src/app/control-plane.ts';
+import { handleCommand } from '../../src/commands/command-handler.ts';
+import type { NodeCommand } from '../../src/commands/node-commands.ts';
+import { loadConfig } from '../../src/config/config.ts';
+import { useNatsServer } from '../support/nats.ts';
+import { ctx } from '../support/node-fixtures.ts';
+import { captureLogger } from '../support/silent-logger.ts';
+
+// Every CLI run starts node + tsx afresh (seconds on a busy machine), so tests get room.
+vi.setConfig({ testTimeout: 180_000 });
+
+const nats = useNatsServer();
+let cp: ControlPlane;
+let dataDir = '';
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'pressluft-cli-'));
+  // No PRESSLUFT_API_TOKEN: the control plane generates one and the CLI finds it in the data dir.
+  const config = loadConfig({ NATS_URL: nats.server.url, PRESSLUFT_DATA_DIR: dataDir, PRESSLUFT_PORT: '0', PRESSLUFT_ROLE: 'api', PRESSLUFT_STREAM: 'CLI', PRESSLUFT_SUBJECT_PREFIX: 'pc' });
+  cp = await startControlPlane(config, { logger: captureLogger('warn').logger });
+});
+afterAll(async () => {
+  await cp?.stop();
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+});
+
+const cli = (args: string[], env: Record<string, string> = {}) =>
+  execa('node', ['bin/pressluft.js', ...args], {
+    reject: false,
+    env: { PRESSLUFT_URL: cp.url ?? '', PRESSLUFT_DATA_DIR: dataDir, PRESSLUFT_API_TOKEN: '', ...env },
+    timeout: 60_000,
+  });
+
+const json = <T>(r: { stdout: string }): T => JSON.parse(r.stdout) as T;
+
+/** Plays the saga's part for one job, so --wait has something to follow. */
+const drive = async (nodeId: string, jobId: string, outcome: 'succeed' | 'fail'): Promise<void> => {
+  while ((await cp.store.version(nodeId)) === 0) await new Promise((r) => setTimeout(r, 50));
+  const run = (cmd: NodeCommand) => handleCommand(cp.repo, nodeId, cmd, ctx({ actor: 'saga', now: new Date().toISOString() }));
+  await new Promise((r) => setTimeout(r, 300));
+  await run({ type: 'StartAttempt', jobId });
+  await run({ type: 'RecordSshKey', jobId, attempt: 1, keyId: '7', fingerprint: '00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff' });
+  if (outcome === 'fail') {
+    await run({ type: 'RecordStepFailure', jobId, attempt: 1, step: 'server_create', errorCode: 'PROVIDER_QUOTA_EXCEEDED', errorMessage: 'quota exceeded', retryable: false, now: new Date().toISOString() });
+    return;
+  }
+  await run({ type: 'RecordServerCreateIntent', jobId, attempt: 1, serverName: 'cli-wait', labels: {} });
+  await run({ type: 'RecordServerCreated', jobId, attempt: 1, serverId: '42', actionIds: [], adopted: false });
+  await run({ type: 'RecordServerReady', jobId, attempt: 1, serverId: '42', ipv4: '127.0.0.1', ipv6: null, providerStatus: 'running' });
+  await run({ type: 'RecordAnsibleStarted', jobId, attempt: 1, playbook: 'node-provision.yml' });
+  for (const index of [1, 2]) {
+    cp.store.nc.publish(`pc.progress.${jobId}`, JSON.stringify({ index, total: 2, task: `step ${index}`, host: 'node', status: 'ok', jobId, attempt: 1 }));
+  }
+  await cp.store.nc.flush();
+  await new Promise((r) => setTimeout(r, 200));
+  const recap = { ok: 2, changed: 0, failures: 0, unreachable: 0, skipped: 0, rescued: 0, ignored: 0 };
+  await run({ type: 'RecordAnsibleResult', jobId, attempt: 1, result: { ok: true, errorCode: null, retryable: false, exitCode: 0, recap, durationMs: 1200, outputTail: '', finishedAt: new Date().toISOString() } });
+};
+
+describe('pressluft CLI against a running control plane', () => {
+  it('creates, gets, lists and shows the history of a node (--json and human)', async () => {
+    const created = await cli(['node', 'create', '--name', 'cli-1', '--type', 'cx22', '--location', 'fsn1', '--ssh-port', '2222', '--json']);
+    expect(created.exitCode, created.stderr).toBe(0);
+    const { nodeId, jobId, position } = json<{ nodeId: string; jobId: string; position: number }>(created);
+
+    const got = await cli(['node', 'get', nodeId, '--min-position', String(position), '--json']);
+    expect(json(got)).toMatchObject({ id: nodeId, name: 'cli-1', sshPort: 2222, status: 'pending', currentJobId: jobId });
+    const human = await cli(['node', 'get', nodeId, '--min-position', String(position)]);
+    expect(human.stdout).toMatch(/name:\s+cli-1/);
+
+    const list = await cli(['node', 'list']);
+    expect(list.exitCode).toBe(0);
+    expect(list.stdout).toMatch(/^ID\s+NAME\s+STATUS/);
+    expect(list.stdout).toContain(nodeId);
+
+    const history = await cli(['node', 'history', nodeId]);
+    expect(history.stdout).toContain(`history of node ${nodeId} (1 events)`);
+    expect(history.stdout).toMatch(new RegExp(`#${position}\\s.*api:default\\s+${jobId}\\s+ProvisionRequested\\s+provision requested: cli-1 \\(cx22, fsn1, ubuntu-24.04, ssh root@:2222\\)`));
+    const historyJson = json<{ events: Array<{ type: string; position: number }> }>(await cli(['node', 'history', nodeId, '--json']));
+    expect(historyJson.events).toEqual([expect.objectContaining({ type: 'ProvisionRequested', position })]);
+
+    const job = await cli(['job', 'get', jobId, '--json']);
+    expect(json(job)).toMatchObject({ id: jobId, status: 'queued', kind: 'node_provision' });
+  });
+
+  it('cancels a job, and prints the stable code when it cannot', async () => {
+    const { nodeId, jobId, position } = json<{ nodeId: string; jobId: string; position: number }>(
+      await cli(['node', 'create', '--name', 'cli-cancel', '--type', 'cx22', '--location', 'fsn1', '--json']),
+    );
+    await cp.projector.waitFor(position, 5000);
+    const cancel = await cli(['job', 'cancel', jobId, '--reason', 'not needed']);
+    expect(cancel.exitCode, cancel.stderr).toBe(0);
+    expect(cancel.stdout).toContain(`cancel of job ${jobId} requested`);
+    await handleCommand(cp.repo, nodeId, { type: 'ConfirmCancel', jobId }, ctx({ actor: 'saga' }));
+    await cp.projector.waitFor(await cp.store.lastPosition(), 5000);
+    const again = await cli(['job', 'cancel', jobId]);
+    expect(again.exitCode).toBe(1);
+    expect(again.stderr).toContain('error [job_not_cancellable]');
+    const againJson = await cli(['job', 'cancel', jobId, '--json']);
+    expect(json(againJson)).toMatchObject({ error: { code: 'job_not_cancellable' } });
+  });
+
+  it('follows a job with --wait: steps, Ansible task N of M, exit 0 on success', async () => {
+    const key = `cli-wait-${Date.now()}`;
+    const { nodeId, jobId } = provisionIds(key);
+    const [run] = await Promise.all([
+      cli(['node', 'create', '--name', 'cli-wait', '--type', 'cx22', '--location', 'fsn1', '--idempotency-key', key, '--wait']),
+      drive(nodeId, jobId, 'succeed'),
+    ]);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.stdout).toContain(`node ${nodeId} created; following job ${jobId}`);
+    expect(run.stdout).toContain('[JobStarted] attempt 1 started');
+    expect(run.stdout).toContain('[ServerReady] server 42 ready at 127.0.0.1');
+    expect(run.stdout).toContain('Ansible task 1 of 2: step 1 [ok]');
+    expect(run.stdout).toContain('Ansible task 2 of 2: step 2 [ok]');
+    expect(run.stdout).toMatch(new RegExp(`job ${jobId} succeeded$`));
+  });
+
+  it('exits non-zero with --wait when the job fails', async () => {
+    const key = `cli-fail-${Date.now()}`;
+    const { nodeId, jobId } = provisionIds(key);
+    const [run] = await Promise.all([
+      cli(['node', 'create', '--name', 'cli-fail', '--type', 'cx22', '--location', 'fsn1', '--idempotency-key', key, '--wait', '--json']),
+      drive(nodeId, jobId, 'fail'),
+    ]);
+    expect(run.exitCode).toBe(1);
+    expect(json(run)).toMatchObject({ id: jobId, status: 'failed', errorCode: 'PROVIDER_QUOTA_EXCEEDED' });
+  });
+
+  it('shows projection status and rebuilds with progress and the lag before and after', async () => {
+    const status = await cli(['projections', 'status', '--json']);
+    expect(json(status)).toMatchObject({ projections: [{ name: 'nodes', rebuilding: false }] });
+    const rebuild = await cli(['projections', 'rebuild', '--name', 'nodes']);
+    expect(rebuild.exitCode, rebuild.stderr).toBe(0);
+    expect(rebuild.stderr).toMatch(/rebuilding nodes: replayed to position \d+ of \d+/);
+    expect(rebuild.stdout).toMatch(/rebuilt nodes and swapped it in: replayed \d+ decisions in \d+ ms; lag before \d+, after \d+/);
+    const asJson = await cli(['projections', 'rebuild', '--json']);
+    expect(json(asJson)).toMatchObject({ name: 'nodes', replayed: expect.any(Number), lagBefore: expect.any(Number), lagAfter: expect.any(Number) });
+  });
+
+  it('prints stable codes for API and usage errors', async () => {
+    const missing = await cli(['node', 'get', 'n_missing']);
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr).toContain('error [not_found]');
+    const wrongToken = await cli(['node', 'list', '--token', 'wrong-token-wrong-token']);
+    expect(wrongToken.exitCode).toBe(1);
+    expect(wrongToken.stderr).toContain('error [unauthorized]');
+    expect(wrongToken.stderr).not.toContain(cp.apiToken);
+    const before = await cp.store.lastPosition();
+    const badName = await cli(['node', 'create', '--name', 'Bad_Name', '--type', 'cx22', '--location', 'fsn1']);
+    expect(badName.exitCode).toBe(2);
+    expect(badName.stderr).toContain('error [usage]');
+    expect(badName.stderr).toContain('name');
+    const unknownFlag = await cli(['node', 'list', '--colour']);
+    expect(unknownFlag.exitCode).toBe(2);
+    const unreachable = await cli(['node', 'list'], { PRESSLUFT_URL: 'http://127.0.0.1:9' });
+    expect(unreachable.exitCode).toBe(1);
+    expect(unreachable.stderr).toContain('error [unreachable]');
+    expect(await cp.store.lastPosition()).toBe(before);
+  });
+});
+
+describe('pressluft serve', () => {
+  it('refuses a bad config with CONFIG_INVALID naming the variable', async () => {
+    const r = await execa('node', ['bin/pressluft.js', 'serve'], { reject: false, env: { PRESSLUFT_PORT: 'eighty', PRESSLUFT_DATA_DIR: dataDir } });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('CONFIG_INVALID');
+    expect(r.stderr).toContain('PRESSLUFT_PORT');
+  });
+
+  it('serves until SIGTERM and then stops cleanly', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pressluft-serve-'));
+    const child = execa('node', ['bin/pressluft.js', 'serve'], {
+      reject: false,
+      env: { NATS_URL: nats.server.url, PRESSLUFT_DATA_DIR: dir, PRESSLUFT_PORT: '0', PRESSLUFT_ROLE: 'api', PRESSLUFT_STREAM: 'SERVE', PRESSLUFT_SUBJECT_PREFIX: 'ps', PRESSLUFT_LOG_LEVEL: 'warn' },
+    });
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout?.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /API at (http:\/\/\S+);/.exec(out);
+        if (m?.[1]) resolve(m[1]);
+      });
+      void child.then(() => reject(new Error(`serve exited early: ${out}`)));
+    });
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    child.kill('SIGTERM');
+    const done = await child;
+    expect(done.exitCode).toBe(0);
+    await rm(dir, { recursive: true, force: true });
+  });
+});
