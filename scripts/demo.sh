@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# `npm run demo`: the whole path on one machine, as root. It runs the control plane on embedded
+# defaults with the Hetzner simulator, brings up the disposable test node, provisions it through
+# the API with live progress, prints the node's history, and tears everything down.
+#
+# Safety: the simulator hands out 127.0.0.1 and the node's sshPort is the test node's port
+# (default 2222), never 22. Ansible can never reach this host's own sshd.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+[ "$(id -u)" -eq 0 ] || { echo "demo: run as root (the test node uses systemd-nspawn)" >&2; exit 1; }
+bash scripts/setup.sh
+
+NODE_PORT=${PRESSLUFT_TEST_NODE_PORT:-2222}
+[ "$NODE_PORT" != 22 ] || { echo "demo: PRESSLUFT_TEST_NODE_PORT must not be 22" >&2; exit 1; }
+DEMO=$(mktemp -d /tmp/pressluft-demo.XXXXXX)
+API_PORT=${PRESSLUFT_DEMO_PORT:-8089}
+
+export PRESSLUFT_DATA_DIR=$DEMO/data
+export PRESSLUFT_PORT=$API_PORT
+export PRESSLUFT_URL=http://127.0.0.1:$API_PORT
+export PRESSLUFT_ALLOW_TEST_DISTRO=1
+export PRESSLUFT_BACKOFF_MS=2000,5000,10000
+export PRESSLUFT_LOG_LEVEL=${PRESSLUFT_LOG_LEVEL:-warn}
+export PRESSLUFT_TEST_NODE_PORT=$NODE_PORT
+# Embedded nats-server and the built-in simulator: no real server is bought.
+unset NATS_URL HCLOUD_TOKEN HCLOUD_ENDPOINT PRESSLUFT_API_TOKEN
+
+# WP-CLI cannot be downloaded here: a stand-in that answers --version, pinned by sha256 (ADR 0021).
+printf '%s' '#!/usr/bin/env php
+<?php
+// Pressluft test stand-in for wp-cli.phar.
+fwrite(STDOUT, "WP-CLI 0.0.0-pressluft-stand-in\n");
+' >"$DEMO/wp-cli-stand-in.phar"
+export PRESSLUFT_WP_CLI_PHAR=$DEMO/wp-cli-stand-in.phar
+PRESSLUFT_WP_CLI_SHA256=$(sha256sum "$PRESSLUFT_WP_CLI_PHAR" | cut -d' ' -f1)
+export PRESSLUFT_WP_CLI_SHA256
+
+pressluft() { node bin/pressluft.js "$@"; }
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+SERVE_PID=
+cleanup() {
+  step "5. tearing down"
+  if [ -n "$SERVE_PID" ]; then kill -TERM "$SERVE_PID" 2>/dev/null || true; wait "$SERVE_PID" 2>/dev/null || true; fi
+  bash scripts/test-node.sh down || true
+  rm -rf "$DEMO"
+  echo "done: control plane stopped, test node down, $DEMO removed"
+}
+trap cleanup EXIT
+
+step "1. starting the control plane (embedded NATS, Hetzner simulator) on $PRESSLUFT_URL"
+pressluft serve >"$DEMO/serve.log" 2>&1 &
+SERVE_PID=$!
+for _ in $(seq 1 120); do
+  curl -fsS "$PRESSLUFT_URL/readyz" >/dev/null 2>&1 && break
+  kill -0 "$SERVE_PID" 2>/dev/null || { cat "$DEMO/serve.log" >&2; exit 1; }
+  sleep 0.5
+done
+curl -fsS "$PRESSLUFT_URL/readyz" >/dev/null || { echo "demo: the API did not become ready" >&2; cat "$DEMO/serve.log" >&2; exit 1; }
+echo "ready; API token in $PRESSLUFT_DATA_DIR/api-token, log in $DEMO/serve.log"
+
+step "2. bringing up the disposable test node on 127.0.0.1:$NODE_PORT"
+bash scripts/test-node.sh up "$PRESSLUFT_DATA_DIR/ssh/id_ed25519.pub"
+
+step "3. provisioning it through the API, with live progress"
+created=$(pressluft node create --name demo-node --type cx22 --location fsn1 --ssh-port "$NODE_PORT" --json)
+read -r NODE_ID JOB_ID < <(node -e 'const j = JSON.parse(require("fs").readFileSync(0, "utf8")); console.log(j.nodeId, j.jobId)' <<<"$created")
+echo "node $NODE_ID, job $JOB_ID"
+status=0
+pressluft job watch "$JOB_ID" || status=$?
+
+step "4. the node's history"
+pressluft node history "$NODE_ID"
+pressluft node get "$NODE_ID"
+exit "$status"
