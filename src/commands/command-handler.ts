@@ -4,7 +4,7 @@ import type { NodeEvent } from '../events/node-events.ts';
 import type { NodeState } from '../events/node-state.ts';
 import { decide } from './node-decider.ts';
 import type { NodeCommand } from './node-commands.ts';
-import { foldDecisions, type NodeRepository } from './node-repository.ts';
+import { foldDecisions, type LoadedNode, type NodeRepository } from './node-repository.ts';
 
 export interface CommandContext {
   actor: string;
@@ -54,16 +54,20 @@ export const handleCommand = async (
   cmd: NodeCommand,
   ctx: CommandContext,
   retry: RetryOptions = { tries: 5, delayMs: 20, factor: 1.5 },
+  /** State the caller already loaded; saves a round trip, and a stale one only costs a retry. */
+  preloaded?: LoadedNode,
 ): Promise<CommandResult> => {
   let delay = retry.delayMs;
   for (let attempt = 1; ; attempt++) {
-    const { state, version } = await repo.load(nodeId);
+    const { state, version } = attempt === 1 && preloaded ? preloaded : await repo.load(nodeId);
     const events = decide(cmd, state);
     if (events.length === 0) return { position: version, duplicate: false, events: [], state };
     const envelopes = toEnvelopes(nodeId, events, ctx);
     try {
       const { position, duplicate } = await repo.store.append(nodeId, envelopes, { expectedVersion: version, messageId: ctx.messageId });
-      const next = duplicate ? state : foldDecisions([{ position, subject: '', events: envelopes }], state);
+      if (duplicate) return { position, duplicate, events: envelopes, state };
+      const next = foldDecisions([{ position, subject: '', events: envelopes }], state);
+      repo.remember(nodeId, { state: next, version: position });
       return { position, duplicate, events: envelopes, state: next };
     } catch (e) {
       if (!(e instanceof WrongExpectedVersion) || attempt >= retry.tries) throw e;

@@ -45,7 +45,10 @@ export class NodeRepository {
     return decisions.flatMap((d) => d.events.map((e) => ({ ...e, position: d.position })));
   }
 
-  private remember(nodeId: string, loaded: LoadedNode): void {
+  /** Records the state a successful append produced, so the next load needs no read. */
+  remember(nodeId: string, loaded: LoadedNode): void {
+    const cached = this.cache.get(nodeId);
+    if (cached && cached.version >= loaded.version) return;
     this.cache.delete(nodeId);
     this.cache.set(nodeId, loaded);
     if (this.cache.size > this.maxCached) {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { nodeEventSchema, type NodeEvent } from './node-events.ts';
+import { nodeEventSchemas, type NodeEvent } from './node-events.ts';
 
 /** Who caused an event: an API caller (by token name), the system, or the saga. */
 export const actorSchema = z.string().regex(/^(api:[A-Za-z0-9_.-]{1,64}|system|saga)$/);
@@ -16,7 +16,10 @@ export const envelopeMetaSchema = z.object({
 });
 export type EnvelopeMeta = z.infer<typeof envelopeMetaSchema>;
 
-export const envelopeSchema = z.intersection(envelopeMetaSchema, nodeEventSchema);
+// One flat object per event type under a discriminated union: zod picks the branch by `type`
+// and parses once, several times faster than an intersection (the replay path decodes every event).
+const [first, ...rest] = nodeEventSchemas.map((e) => envelopeMetaSchema.extend(e.shape));
+export const envelopeSchema = z.discriminatedUnion('type', [first!, ...rest]);
 export type EventEnvelope = EnvelopeMeta & NodeEvent;
 
 /**

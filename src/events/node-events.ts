@@ -120,7 +120,7 @@ export const ProvisionSucceeded = ev('ProvisionSucceeded', { ...jobRef });
 export const JobCancelRequested = ev('JobCancelRequested', { jobId: idSchema, reason: z.string().max(500) });
 export const JobCancelled = ev('JobCancelled', { jobId: idSchema, attempt: z.number().int().min(0) });
 
-export const nodeEventSchema = z.discriminatedUnion('type', [
+export const nodeEventSchemas = [
   ProvisionRequested,
   JobStarted,
   SshKeyRegistered,
@@ -136,7 +136,8 @@ export const nodeEventSchema = z.discriminatedUnion('type', [
   ProvisionSucceeded,
   JobCancelRequested,
   JobCancelled,
-]);
+] as const;
+export const nodeEventSchema = z.discriminatedUnion('type', nodeEventSchemas);
 export type NodeEvent = z.infer<typeof nodeEventSchema>;
 export type NodeEventType = NodeEvent['type'];
 export type EventOf<T extends NodeEventType> = Extract<NodeEvent, { type: T }>;

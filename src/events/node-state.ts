@@ -10,6 +10,8 @@ export interface AttemptProgress {
   serverCreateRequested: { serverName: string; at: string } | null;
   server: { serverId: string; actionIds: string[]; adopted: boolean; at: string } | null;
   actions: Record<string, { status: 'running' | 'success' | 'error'; progress: number; errorCode: string | null }>;
+  /** When an action poll last recorded a change: the next poll waits its interval from here. */
+  lastPolledAt: string | null;
   ready: { ipv4: string | null; ipv6: string | null } | null;
   ansibleStartedAt: string | null;
 }
@@ -60,6 +62,7 @@ export const emptyProgress = (): AttemptProgress => ({
   serverCreateRequested: null,
   server: null,
   actions: {},
+  lastPolledAt: null,
   ready: null,
   ansibleStartedAt: null,
 });
@@ -151,6 +154,7 @@ export const evolve = (s: NodeState, e: NodeEvent, at: string): NodeState => {
     case 'ActionPolled':
       return updateProgress(s, e.data.jobId, (p) => ({
         actions: { ...p.actions, [e.data.actionId]: { status: e.data.status, progress: e.data.progress, errorCode: e.data.errorCode } },
+        lastPolledAt: at,
       }));
     case 'ServerReady':
       return {

@@ -217,6 +217,8 @@ export class EventStore {
     const messages = await consumer.consume({ max_messages: 1024 });
     const onAbort = (): void => void messages.close();
     o.signal?.addEventListener('abort', onAbort);
+    // An abort that came while the consumer was being set up fired before we listened.
+    if (o.signal?.aborted) onAbort();
     try {
       for await (const m of messages) {
         yield { ...decodeDecision(m.subject, m.seq, m.data), pending: m.info.pending };

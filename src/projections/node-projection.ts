@@ -2,6 +2,17 @@ import type { Database, Statement } from 'better-sqlite3';
 import type { StoredDecision } from '../events/event-codec.ts';
 import { evolve, initialNodeState, jobStep, type NodeState } from '../events/node-state.ts';
 
+/** Folded states kept in memory so replay does not re-read and re-parse them every batch. */
+const MAX_CACHED_STATES = 10_000;
+
+/** A node touched by a batch: its folded state, and per job the last position and time that touched it. */
+interface Touched {
+  state: NodeState;
+  jobs: Map<string, { position: number; at: string }>;
+  position: number;
+  at: string;
+}
+
 /**
  * Applies decisions to one generation of the read model. It folds each node's state with the
  * decider's own `evolve`, so the read model can never disagree with what the decider sees, and
@@ -13,6 +24,7 @@ export class NodeProjection {
   private readonly putNode: Statement<Record<string, unknown>>;
   private readonly putJob: Statement<Record<string, unknown>>;
   private readonly putCheckpoint: Statement<[string, number]>;
+  private readonly states = new Map<string, NodeState>();
 
   constructor(
     private readonly db: Database,
@@ -41,36 +53,54 @@ export class NodeProjection {
 
   /**
    * Applies a batch and moves the checkpoint in one transaction: a crash anywhere inside leaves
-   * both untouched, so the batch is simply applied again. `beforeCommit` exists for crash tests.
+   * both untouched, so the batch is simply applied again. Each node's rows are written once per
+   * batch, from its state folded over the whole batch. `beforeCommit` exists for crash tests.
    */
   applyBatch(batch: readonly StoredDecision[], nodeIdOf: (subject: string) => string, beforeCommit?: () => void): void {
     const last = batch.at(-1);
     if (!last) return;
+    const touched = new Map<string, Touched>();
     this.db.transaction(() => {
-      const states = new Map<string, NodeState>();
       for (const d of batch) {
         const nodeId = nodeIdOf(d.subject);
-        let s = states.get(nodeId) ?? this.loadState(nodeId);
-        const touchedJobs = new Set<string>();
+        const t = touched.get(nodeId) ?? { state: this.stateOf(nodeId), jobs: new Map(), position: 0, at: '' };
         for (const e of d.events) {
-          s = evolve(s, e, e.occurredAt);
-          touchedJobs.add(e.data.jobId);
+          t.state = evolve(t.state, e, e.occurredAt);
+          t.jobs.set(e.data.jobId, { position: d.position, at: e.occurredAt });
+          t.at = e.occurredAt;
         }
-        states.set(nodeId, s);
-        this.writeRows(nodeId, s, touchedJobs, d.position, d.events.at(-1)?.occurredAt ?? '');
+        t.position = d.position;
+        touched.set(nodeId, t);
       }
-      for (const [nodeId, s] of states) this.putState.run(nodeId, JSON.stringify(s), last.position);
+      for (const [nodeId, t] of touched) {
+        this.writeRows(nodeId, t);
+        this.putState.run(nodeId, JSON.stringify(t.state), t.position);
+      }
       this.putCheckpoint.run(this.checkpointName, last.position);
       beforeCommit?.();
     })();
+    // Only committed states enter the cache: a rolled-back batch leaves it as it was.
+    for (const [nodeId, t] of touched) this.remember(nodeId, t.state);
   }
 
-  private loadState(nodeId: string): NodeState {
+  private stateOf(nodeId: string): NodeState {
+    const cached = this.states.get(nodeId);
+    if (cached) return cached;
     const row = this.getState.get(nodeId);
     return row ? (JSON.parse(row.state) as NodeState) : initialNodeState();
   }
 
-  private writeRows(nodeId: string, s: NodeState, jobIds: Set<string>, position: number, at: string): void {
+  private remember(nodeId: string, s: NodeState): void {
+    this.states.delete(nodeId);
+    this.states.set(nodeId, s);
+    if (this.states.size > MAX_CACHED_STATES) {
+      const oldest = this.states.keys().next().value;
+      if (oldest !== undefined) this.states.delete(oldest);
+    }
+  }
+
+  private writeRows(nodeId: string, t: Touched): void {
+    const s = t.state;
     if (s.spec && s.status) {
       this.putNode.run({
         id: nodeId,
@@ -87,11 +117,11 @@ export class NodeProjection {
         ipv6: s.ipv6,
         current_job_id: s.currentJobId,
         last_job_id: s.lastJobId,
-        updated_at: at,
-        last_position: position,
+        updated_at: t.at,
+        last_position: t.position,
       });
     }
-    for (const jobId of jobIds) {
+    for (const [jobId, { position, at }] of t.jobs) {
       const job = s.jobs[jobId];
       if (!job) continue;
       this.putJob.run({

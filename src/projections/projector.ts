@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import DatabaseCtor, { type Database } from 'better-sqlite3';
+import { AppError } from '../errors/app-error.ts';
 import type { StoredDecision } from '../events/event-codec.ts';
 import type { EventStore } from '../eventstore/event-store.ts';
 import type { Logger } from '../logging/logger.ts';
@@ -144,7 +145,7 @@ export class Projector {
    * then swaps them in one synchronous step once the rebuild has reached the live checkpoint.
    */
   async rebuild(onProgress?: (p: RebuildProgress) => void): Promise<RebuildReport> {
-    if (this.rebuilding) throw new Error('a rebuild is already running');
+    if (this.rebuilding) throw new AppError('REBUILD_RUNNING', 'a rebuild is already running', true);
     this.rebuilding = true;
     const started = Date.now();
     const lagBefore = await this.lag();

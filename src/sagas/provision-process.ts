@@ -22,6 +22,11 @@ export type Step =
 
 export interface ReactInput {
   nowMs: number;
+  /**
+   * A recorded poll result triggers the next step at once; without a floor, actions whose progress
+   * moves on every poll would be polled in a tight loop against the provider's rate limit.
+   */
+  minPollIntervalMs: number;
 }
 
 /**
@@ -84,6 +89,10 @@ const nextInAttempt = (s: NodeState, job: JobState, input: ReactInput): Step => 
         return fail('PROVIDER_ACTION_TIMEOUT', `server not ready ${policy.actionTimeoutMs} ms after create`, false);
       }
       if (step === 'server_ready') return { kind: 'awaitServer', jobId, attempt, serverId: progress.server!.serverId };
+      const sincePoll = since(progress.lastPolledAt, input.nowMs);
+      if (progress.lastPolledAt && sincePoll < input.minPollIntervalMs) {
+        return { kind: 'wait', delayMs: input.minPollIntervalMs - sincePoll, reason: 'actions running' };
+      }
       const pending = progress.server!.actionIds.filter((id) => progress.actions[id]?.status !== 'success');
       return { kind: 'pollActions', jobId, attempt, actionIds: pending };
     }

@@ -43,6 +43,9 @@ export interface ProvisionSagaOptions {
   now?: () => number;
 }
 
+/** The state a step was decided from, at the triggering message's position. */
+type Seen = { state: NodeState; version: number };
+
 /** Outcome of one step: recorded (a new message drives on), or come back later. */
 type Outcome = { kind: 'recorded' } | { kind: 'wait'; delayMs: number; reason: string };
 
@@ -154,7 +157,7 @@ export class ProvisionSaga {
       }
       this.busy.add(nodeId);
       owned = true;
-      const step = react(state, { nowMs: this.now() });
+      const step = react(state, { nowMs: this.now(), minPollIntervalMs: this.poll.initialMs });
       const started = Date.now();
       const outcome = await this.execute(step, nodeId, state, m);
       this.o.metrics?.observeMs('pressluft_saga_step_duration_ms', { step: step.kind, outcome: outcome.kind }, Date.now() - started, 'Time a saga step took, from dispatch to its recorded result or wait');
@@ -175,9 +178,10 @@ export class ProvisionSaga {
     }
   }
 
-  private record(nodeId: string, cmd: NodeCommand, messageId: string, causation: number): Promise<unknown> {
-    const ctx: CommandContext = { actor: 'saga', causationId: String(causation), now: new Date(this.now()).toISOString(), messageId };
-    return handleCommand(this.repo, nodeId, cmd, ctx).catch((e: unknown) => {
+  /** Records a step's result on the state the step was decided from (`seen`, at the message's position). */
+  private record(nodeId: string, cmd: NodeCommand, messageId: string, seen: { state: NodeState; version: number }): Promise<unknown> {
+    const ctx: CommandContext = { actor: 'saga', causationId: String(seen.version), now: new Date(this.now()).toISOString(), messageId };
+    return handleCommand(this.repo, nodeId, cmd, ctx, undefined, seen).catch((e: unknown) => {
       // The state moved on (another worker, a redo): the step is already decided.
       if (!(e instanceof StaleStep)) throw e;
     });
@@ -185,7 +189,7 @@ export class ProvisionSaga {
 
   private async execute(step: Step, nodeId: string, s: NodeState, m: JsMsg): Promise<Outcome> {
     const recorded: Outcome = { kind: 'recorded' };
-    const at = m.seq;
+    const at = { state: s, version: m.seq };
     const boundary = (b: Boundary): void => this.o.onBoundary?.(b, step.kind, nodeId);
     const poll = (reason: string): Outcome => ({ kind: 'wait', delayMs: pollDelayMs(m.info.deliveryCount, this.poll), reason });
     switch (step.kind) {
@@ -279,7 +283,7 @@ export class ProvisionSaga {
   }
 
   /** Provider errors become retryable or terminal job outcomes; a provider's "come back at" becomes a wait. */
-  private async withProvider(nodeId: string, step: Step & { jobId: string; attempt: number }, stepName: string, at: number, boundary: (b: Boundary) => void, effect: () => Promise<Outcome>): Promise<Outcome> {
+  private async withProvider(nodeId: string, step: Step & { jobId: string; attempt: number }, stepName: string, at: Seen, boundary: (b: Boundary) => void, effect: () => Promise<Outcome>): Promise<Outcome> {
     boundary('before-effect');
     const count = (code: string): void => this.o.metrics?.inc('pressluft_provider_calls_total', { step: stepName, code }, 1, 'Provider steps by outcome code');
     try {
@@ -296,7 +300,7 @@ export class ProvisionSaga {
     }
   }
 
-  private recordFailure(nodeId: string, f: { jobId: string; attempt: number; step: string }, errorCode: string, errorMessage: string, retryable: boolean, at: number): Promise<unknown> {
+  private recordFailure(nodeId: string, f: { jobId: string; attempt: number; step: string }, errorCode: string, errorMessage: string, retryable: boolean, at: Seen): Promise<unknown> {
     return this.record(
       nodeId,
       { type: 'RecordStepFailure', jobId: f.jobId, attempt: f.attempt, step: f.step, errorCode, errorMessage, retryable, now: new Date(this.now()).toISOString() },
@@ -341,7 +345,7 @@ export class ProvisionSaga {
           result: { ...result, errorCode: result.errorCode, finishedAt: new Date(this.now()).toISOString() },
         },
         `${step.jobId}:${step.attempt}:ansible_result`,
-        m.seq,
+        { state: s, version: m.seq },
       );
       return { kind: 'recorded' };
     } finally {

@@ -12,7 +12,7 @@ const ref = { jobId, attempt: 1 };
 /** Given events (each at a time offset), when the saga reacts at `nowMs`, then this step. */
 const given = (history: Array<[NodeEvent, number]>) => ({
   whenAt: (nowOffsetMs: number) => ({
-    then: (step: Step | Partial<Step>) => expect(react(foldNode(history.map(([e, t]) => ({ event: e, at: at(t) }))), { nowMs: T0 + nowOffsetMs })).toMatchObject(step),
+    then: (step: Step | Partial<Step>) => expect(react(foldNode(history.map(([e, t]) => ({ event: e, at: at(t) }))), { nowMs: T0 + nowOffsetMs, minPollIntervalMs: 500 })).toMatchObject(step),
   }),
 });
 
@@ -34,6 +34,8 @@ describe('saga react: what comes next', () => {
   it('creates (or adopts) the server after the intent', () => given([[requested, 0], [started, 0], [keyed, 10], [intent, 10]]).whenAt(20).then({ kind: 'createServer', serverName: 'web-1' }));
   it('polls every pending action', () => given(upToActions).whenAt(3000).then({ kind: 'pollActions', actionIds: ['a1', 'a2'] }));
   it('polls only the actions still pending', () => given([...upToActions, [polled('a1', 'success'), 2500], [polled('a2', 'running'), 2500]]).whenAt(3000).then({ kind: 'pollActions', actionIds: ['a2'] }));
+  it('waits out the poll interval after a recorded poll instead of polling in a loop', () =>
+    given([...upToActions, [polled('a1', 'running'), 2500]]).whenAt(2700).then({ kind: 'wait', delayMs: 300, reason: 'actions running' }));
   it('fails with PROVIDER_ACTION_FAILED when an action ended in error', () =>
     given([...upToActions, [polled('a1', 'error'), 2500]]).whenAt(3000).then({ kind: 'fail', errorCode: 'PROVIDER_ACTION_FAILED', retryable: false, step: 'server_actions' }));
   it('fails with PROVIDER_ACTION_TIMEOUT past the action wait limit', () =>
