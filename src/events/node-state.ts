@@ -10,7 +10,7 @@ export interface AttemptProgress {
   serverCreateRequested: { serverName: string; at: string } | null;
   server: { serverId: string; actionIds: string[]; adopted: boolean; at: string } | null;
   actions: Record<string, { status: 'running' | 'success' | 'error'; progress: number; errorCode: string | null }>;
-  /** When an action poll last recorded a change: the next poll waits its interval from here. */
+  /** When an action poll last recorded a still-running action: the next poll waits its interval from here. */
   lastPolledAt: string | null;
   ready: { ipv4: string | null; ipv6: string | null } | null;
   ansibleStartedAt: string | null;
@@ -154,7 +154,8 @@ export const evolve = (s: NodeState, e: NodeEvent, at: string): NodeState => {
     case 'ActionPolled':
       return updateProgress(s, e.data.jobId, (p) => ({
         actions: { ...p.actions, [e.data.actionId]: { status: e.data.status, progress: e.data.progress, errorCode: e.data.errorCode } },
-        lastPolledAt: at,
+        // Only a poll that saw work still running sets the floor; a finished action is followed up at once.
+        lastPolledAt: e.data.status === 'running' ? at : p.lastPolledAt,
       }));
     case 'ServerReady':
       return {

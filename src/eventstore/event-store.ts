@@ -214,7 +214,7 @@ export class EventStore {
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: Math.max(1, from),
     });
-    const messages = await consumer.consume({ max_messages: 1024 });
+    const messages = await consumer.consume({ max_messages: 4096 });
     const onAbort = (): void => void messages.close();
     o.signal?.addEventListener('abort', onAbort);
     // An abort that came while the consumer was being set up fired before we listened.

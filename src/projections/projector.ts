@@ -105,7 +105,7 @@ export class Projector {
   }
 
   private async tail(signal: AbortSignal): Promise<void> {
-    const batchSize = this.opts.batchSize ?? 500;
+    const batchSize = this.opts.batchSize ?? 2000;
     let batch: StoredDecision[] = [];
     for await (const d of this.store.readAll(this.position + 1, { follow: true, signal })) {
       batch.push(d);
@@ -156,7 +156,7 @@ export class Projector {
       const next = new NodeProjection(this.db, REBUILD_SUFFIX, REBUILD_CHECKPOINT);
       let cursor = 0;
       let replayed = 0;
-      const batchSize = this.opts.batchSize ?? 500;
+      const batchSize = this.opts.batchSize ?? 2000;
       // Chase the live checkpoint until a pass ends exactly on it; nothing awaits between that check and the swap.
       for (;;) {
         const target = this.position;
