@@ -20,12 +20,12 @@ import { createServer, type Server } from 'node:net';
 import { z } from 'zod';
 import { handleCommand } from '../src/commands/command-handler.ts';
 import { NodeRepository } from '../src/commands/node-repository.ts';
-import type { AnsibleRunner, RunResult } from '../src/ansible/runner-port.ts';
 import type { EventEnvelope } from '../src/events/envelope.ts';
 import { EventStore } from '../src/eventstore/event-store.ts';
 import { createHetznerProvider } from '../src/providers/hetzner/hetzner-provider.ts';
 import { ProvisionSaga } from '../src/sagas/provision-saga.ts';
 import { generateOpenSshEd25519 } from '../src/ssh-keys/openssh-key.ts';
+import { noopRunner } from '../test/support/noop-runner.ts';
 import {
   benchLogger, benchPolicy, cpuMeter, natsPid, benchSpec, fmt, intFlag, loadAverage, median, nowMs, onCleanup, parseFlags, percentile, runBench,
   startBenchNats, startSimulatorProcess, table, verdict,
@@ -43,18 +43,6 @@ const flags = parseFlags(
 const P99_TARGET_MS = 50;
 const THROUGHPUT_TARGET = 100;
 
-/** Succeeds at once: Ansible is not what is measured here. */
-const noopRunner: AnsibleRunner = {
-  run: async (): Promise<RunResult> => ({
-    ok: true,
-    exitCode: 0,
-    errorCode: null,
-    retryable: false,
-    recap: { ok: 1, changed: 0, failures: 0, unreachable: 0, skipped: 0, rescued: 0, ignored: 0 },
-    durationMs: 0,
-    outputTail: 'no-op runner',
-  }),
-};
 
 /** Stands in for each node's sshd (the saga probes the port before Ansible); accepts and hangs up. */
 const fakeSshd = async (): Promise<number> => {

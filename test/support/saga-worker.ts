@@ -6,12 +6,12 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { AnsiblePlaybookRunner } from '../../src/ansible/ansible-playbook-runner.ts';
-import type { AnsibleRunner, RunResult } from '../../src/ansible/runner-port.ts';
 import { EventStore } from '../../src/eventstore/event-store.ts';
 import { createLogger } from '../../src/logging/logger.ts';
 import { createHetznerProvider } from '../../src/providers/hetzner/hetzner-provider.ts';
 import { ProvisionSaga } from '../../src/sagas/provision-saga.ts';
 import { loadOrCreateSshKeyPair } from '../../src/ssh-keys/key-pair-store.ts';
+import { noopRunner } from './noop-runner.ts';
 
 const env = z
   .object({
@@ -26,18 +26,6 @@ const env = z
   .parse(process.env);
 const plan = z.array(z.object({ nodeId: z.string(), boundary: z.string(), step: z.string() })).parse(JSON.parse(env.CRASH_PLAN));
 
-/** Succeeds at once: the orchestration is under test here, not Ansible. */
-const noopRunner: AnsibleRunner = {
-  run: async (): Promise<RunResult> => ({
-    ok: true,
-    exitCode: 0,
-    errorCode: null,
-    retryable: false,
-    recap: { ok: 1, changed: 0, failures: 0, unreachable: 0, skipped: 0, rescued: 0, ignored: 0 },
-    durationMs: 0,
-    outputTail: 'no-op runner',
-  }),
-};
 
 // Logs go to stderr: stdout carries the 'ready' handshake to the pool.
 const logger = createLogger(process.env.PRESSLUFT_LOG_LEVEL ?? 'warn', process.stderr);
