@@ -53,7 +53,9 @@ configure_rootfs() {
   printf 'ListenAddress 127.0.0.1\n' >"$root/etc/ssh/sshd_config.d/10-test-node.conf"
   install -d -m 0700 "$root/root/.ssh"
   install -m 0600 "$pubkey" "$root/root/.ssh/authorized_keys"
-  printf 'Acquire::http::Proxy "http://127.0.0.1:3142";\n' >"$root/etc/apt/apt.conf.d/01pressluft-test-proxy"
+  printf 'Acquire::http::Proxy "http://127.0.0.1:3142";\nAcquire::Languages "none";\n' >"$root/etc/apt/apt.conf.d/01pressluft-test-proxy"
+  # A disposable node needs no crash safety; skipping dpkg's fsyncs shortens the first converge.
+  printf 'force-unsafe-io\n' >"$root/etc/dpkg/dpkg.cfg.d/pressluft-test-unsafe-io"
   cat >"$root/etc/apt/sources.list" <<SOURCES
 deb $MIRROR bookworm main
 deb $MIRROR bookworm-updates main

@@ -41,10 +41,13 @@ class CallbackModule(CallbackBase):
             self._out.write(json.dumps(payload, sort_keys=True) + "\n")
 
     def _task(self, result, status):
+        # task_name is the templated name from the worker; prefix the role as ansible's banner does.
+        name = result.task_name or result._task.get_name()
+        role = result._task._role
         self._emit(
             {
                 "event": "task",
-                "task": result.task_name or result._task.get_name(),
+                "task": "%s : %s" % (role.get_name(), name) if role and " : " not in name else name,
                 "host": result._host.get_name(),
                 "status": status,
                 "handler": isinstance(result._task, Handler),

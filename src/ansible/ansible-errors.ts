@@ -39,7 +39,7 @@ export const classifyRun = ({ stop, exitCode, recap }: RunOutcome): AnsibleError
   // Exit 0 without a PLAY RECAP means we cannot tell what ran; never call that a success.
   if (exitCode === 0) return recap ? null : 'ANSIBLE_UNEXPECTED_ERROR';
   // ansible-core 2.14 exits 4 for parser errors too (5 is for bad options). An unreachable host
-  // always comes with a recap, so exit 4 without one is a playbook that did not parse (ADR 0021).
+  // always comes with a recap, so exit 4 without one is a playbook that did not parse (ADR 0022).
   if (exitCode === 4) return 'ANSIBLE_SYNTAX_ERROR';
   return EXIT_CODES[exitCode] ?? 'ANSIBLE_UNKNOWN_EXIT';
 };

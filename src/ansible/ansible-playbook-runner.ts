@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Logger } from '../logging/logger.ts';
+import { redact, type Logger } from '../logging/logger.ts';
 import { ANSIBLE_ERRORS, classifyRun } from './ansible-errors.ts';
 import { extraVars, renderInventory, runTarget } from './inventory.ts';
 import { countListedTasks } from './list-tasks.ts';
@@ -67,7 +67,8 @@ export class AnsiblePlaybookRunner implements AnsibleRunner {
     const deadline = started + req.timeoutMs;
     const target = runTarget.parse(req.node);
     const vars = extraVars.parse(req.vars);
-    const tail = new OutputTail(secretVariants([...(req.secrets ?? []), ...(req.privateKey ? [req.privateKey] : [])]));
+    const secrets = secretVariants([...(req.secrets ?? []), ...(req.privateKey ? [req.privateKey] : [])]);
+    const tail = new OutputTail(secrets);
     const log = this.o.logger.child({ component: 'ansible', playbook: req.playbook, host: target.host });
     const onOutput = (stream: 'stdout' | 'stderr', line: string) => log.info({ stream }, tail.push(line));
 
@@ -99,18 +100,23 @@ export class AnsiblePlaybookRunner implements AnsibleRunner {
       let index = 0;
       const onFd3Line = (line: string) => {
         const event = parseProgressLine(line);
-        if (event === null) return log.warn({ line: tail.push(line) }, 'ignored malformed progress line');
+        if (event === null) return log.warn({ line: redact(line, secrets) }, 'ignored malformed progress line');
         if (event.event === 'stats') return void recaps.push(...Object.values(event.hosts));
         if (!event.handler) index += 1;
         const progress: TaskProgress = {
           index,
           total,
-          task: tail.push(event.task),
+          task: redact(event.task, secrets),
           host: target.host,
           status: event.status === 'ignored' ? 'failed' : event.status,
           handler: event.handler,
         };
-        req.onProgress?.(progress);
+        try {
+          req.onProgress?.(progress);
+        } catch (e) {
+          // A failing observer must not break the pipe reader, and with it the run.
+          log.warn({ err: e }, 'onProgress threw');
+        }
       };
       const ran = await this.spawn(log, args, {
         ...common,

@@ -52,7 +52,8 @@ describe('AnsiblePlaybookRunner', () => {
     expect(h.log()).toContain('TASK [Report a greeting]');
   });
 
-  it('reports a failed task as ANSIBLE_HOST_FAILED with a redacted tail and log', async () => {
+  it('reports a failed task as ANSIBLE_HOST_FAILED with a redacted tail, log and progress', async () => {
+    const progress: TaskProgress[] = [];
     const result = await h.runner.run({
       playbook: playbook('fail'),
       node: localNode,
@@ -60,6 +61,7 @@ describe('AnsiblePlaybookRunner', () => {
       privateKey: FAKE_KEY,
       secrets: [SECRET],
       timeoutMs: 60_000,
+      onProgress: (p) => progress.push(p),
     });
 
     expect(result).toMatchObject({ ok: false, exitCode: 2, errorCode: 'ANSIBLE_HOST_FAILED', retryable: true });
@@ -69,6 +71,10 @@ describe('AnsiblePlaybookRunner', () => {
       expect(text).not.toContain(SECRET);
       for (const keyLine of FAKE_KEY.split('\n').slice(1, 3)) expect(text).not.toContain(keyLine);
     }
+    expect(progress.map((p) => [p.task, p.status])).toEqual([
+      ['Echo the private key', 'ok'],
+      ['Fail for [redacted]', 'failed'],
+    ]);
     expect(toAppError(result)).toMatchObject({ code: 'ANSIBLE_HOST_FAILED', retryable: true });
     expect(await h.runDirs()).toEqual([]);
   });
