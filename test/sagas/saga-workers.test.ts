@@ -59,8 +59,12 @@ describe('saga workers as real processes', () => {
     const pool = new WorkerPool(2, workerEnv({ runner: 'ansible', crashPlan: plan }));
     await pool.start();
     try {
-      for (const p of plan) await requestProvision(repo, p.nodeId, { sshPort: sshd.port });
-      const states = await Promise.all(plan.map((p) => waitTerminal(store, p.nodeId, 150_000)));
+      // One node at a time: a worker killed for one node's crash must not pre-empt another node's planned crash point.
+      const states = [];
+      for (const p of plan) {
+        await requestProvision(repo, p.nodeId, { sshPort: sshd.port });
+        states.push(await waitTerminal(store, p.nodeId, 60_000));
+      }
       // Every planned crash really happened: otherwise this test would prove nothing.
       expect(plan.filter((_, i) => !existsSync(join(dir, `crashed-${i}`)))).toEqual([]);
       expect(pool.restarts).toBeGreaterThanOrEqual(plan.length);

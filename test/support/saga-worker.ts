@@ -39,7 +39,7 @@ const saga = new ProvisionSaga({
   playbook: 'test/fixtures/saga/provision-ok.yml',
   targetConnection: 'local',
   consumerName: 'saga',
-  ackWaitMs: 5000,
+  ackWaitMs: 3000,
   maxDeliver: 200,
   concurrency: 64,
   poll: { initialMs: 50, flatCount: 5, factor: 1.5, capMs: 300 },
