@@ -109,7 +109,8 @@ cmd_up() {
   [ -d "$STATE" ] && { log "cleaning up a stale node"; cmd_down; }
   if timeout 1 bash -c 'exec 3<>/dev/tcp/127.0.0.1/'"$PORT" 2>/dev/null; then die "127.0.0.1:$PORT is already taken"; fi
 
-  trap 'log "up failed, tearing down"; cmd_down' ERR
+  # Any failure from here on (a failed command or a die) tears down what was built so far.
+  trap 'log "up failed, tearing down"; cmd_down' EXIT
   mkdir -p "$STATE"
   chmod 0700 "$STATE"
   ensure_rootfs_tarball
@@ -130,7 +131,7 @@ cmd_up() {
   daemon nspawn systemd-nspawn -D "$STATE/rootfs" -M "$NAME" --boot --register=no --keep-unit \
     --network-namespace-path="/run/netns/$NS" --capability=CAP_NET_ADMIN --console=read-only
   wait_for "sshd in the node (127.0.0.1:$PORT)" 150 ssh_banner
-  trap - ERR
+  trap - EXIT
   log "up: root@127.0.0.1:$PORT, state in $STATE"
   print_target
 }
@@ -150,7 +151,7 @@ stop_pid() {
 }
 
 cmd_down() {
-  trap - ERR
+  trap - EXIT
   # The node first (a clean systemd shutdown takes about 2 s), then the bridges into its netns.
   stop_pid nspawn 20
   for helper in ssh-bridge-host ssh-bridge-node apt-bridge-node apt-bridge-host acng; do stop_pid "$helper" 3; done

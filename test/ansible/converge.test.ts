@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -30,7 +30,7 @@ describe.skipIf(!enabled)('node-provision on the disposable test node (skipped u
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'pressluft-converge-'));
     tmpRoot = join(dir, 'runs');
-    await execa('mkdir', ['-m', '0700', tmpRoot]);
+    await mkdir(tmpRoot, { mode: 0o700 });
     await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'pressluft-converge-test', '-f', join(dir, 'id')]);
     privateKey = await readFile(join(dir, 'id'), 'utf8');
     const phar = join(dir, 'wp-cli-stand-in.phar');
