@@ -55,6 +55,7 @@ export class AnsiblePlaybookRunner implements AnsibleRunner {
   private readonly root: string;
   private readonly bin: string;
   private readonly graceMs: number;
+  private swept: Promise<unknown> | null = null;
 
   constructor(private readonly o: AnsiblePlaybookRunnerOptions) {
     this.root = o.projectRoot ?? DEFAULT_ROOT;
@@ -72,6 +73,9 @@ export class AnsiblePlaybookRunner implements AnsibleRunner {
     const log = this.o.logger.child({ component: 'ansible', playbook: req.playbook, host: target.host });
     const onOutput = (stream: 'stdout' | 'stderr', line: string) => log.info({ stream }, tail.push(line));
 
+    // Once per runner: clear dirs (and key copies) that killed workers left behind.
+    this.swept ??= RunDir.sweepAbandoned(this.o.tmpRoot).then((n) => n > 0 && this.o.logger.warn({ removed: n }, 'removed temp dirs of runs whose process died'));
+    await this.swept;
     const dir = await RunDir.create(this.o.tmpRoot);
     try {
       const key = req.privateKey

@@ -97,6 +97,10 @@ export const startControlPlane = async (config: Config, o: ControlPlaneOverrides
         }
         provider = createHetznerProvider({ endpoint, token: token!, timeoutMs: 30_000, logger });
       }
+      if (!config.ansible.wpCliPhar || !config.ansible.wpCliSha256) {
+        // WP-CLI is never downloaded on a node (spec); without a local phar the wp_cli role refuses to run.
+        logger.warn('PRESSLUFT_WP_CLI_PHAR and PRESSLUFT_WP_CLI_SHA256 are unset: provisioning will fail at the wp_cli role until they are set');
+      }
       const keyPair = await loadOrCreateSshKeyPair({ dataDir: config.dataDir, encryptionKey: config.secretKeyHex });
       saga = new ProvisionSaga({
         store,
