@@ -1,9 +1,19 @@
 import type { Database, Statement } from 'better-sqlite3';
 import type { StoredDecision } from '../events/event-codec.ts';
-import { evolve, initialNodeState, jobStep, type NodeState } from '../events/node-state.ts';
+import { evolve, initialNodeState, isActive, jobStep, type NodeState } from '../events/node-state.ts';
 
 /** Folded states kept in memory so replay does not re-read and re-parse them every batch. */
 const MAX_CACHED_STATES = 10_000;
+
+/**
+ * A finished job's row is final and no later event can touch it (the decider refuses commands for
+ * finished jobs), so the projection keeps only active jobs in its stored state: a node provisioned
+ * a hundred times folds as cheaply as a new one.
+ */
+const withoutFinishedJobs = (s: NodeState): NodeState => {
+  const active = Object.entries(s.jobs).filter(([, j]) => isActive(j));
+  return active.length === Object.keys(s.jobs).length ? s : { ...s, jobs: Object.fromEntries(active) };
+};
 
 /** A node touched by a batch: its folded state, and per job the last position and time that touched it. */
 interface Touched {
@@ -74,6 +84,7 @@ export class NodeProjection {
       }
       for (const [nodeId, t] of touched) {
         this.writeRows(nodeId, t);
+        t.state = withoutFinishedJobs(t.state);
         this.putState.run(nodeId, JSON.stringify(t.state), t.position);
       }
       this.putCheckpoint.run(this.checkpointName, last.position);
