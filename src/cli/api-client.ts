@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { CliError } from './cli-error.ts';
+import { resolveConnection } from './cli-options.ts';
 import { readSse, type SseEvent } from './sse-reader.ts';
 
 const errorBody = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()).optional() }) });
@@ -49,3 +50,9 @@ export class ApiClient {
     throw new CliError(code, message, 1, details);
   }
 }
+
+/** The API client for the --url/--token flags, the environment, or the data dir's token file. */
+export const connectApi = async (g: { url?: string | undefined; token?: string | undefined }, env: NodeJS.ProcessEnv): Promise<ApiClient> => {
+  const c = await resolveConnection(g, env);
+  return new ApiClient(c.url, c.token);
+};

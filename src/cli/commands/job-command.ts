@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import type { JobView } from '../../projections/read-model-queries.ts';
-import { ApiClient } from '../api-client.ts';
+import { connectApi } from '../api-client.ts';
 import { usageError } from '../cli-error.ts';
-import { parseCommandArgs, resolveConnection } from '../cli-options.ts';
+import { parseCommandArgs } from '../cli-options.ts';
 import { createOutput, table, type Streams } from '../output.ts';
 import { followJob } from './follow-job.ts';
 
@@ -15,25 +15,21 @@ const oneId = z.tuple([z.string()]);
 
 export const runJobCommand = async (argv: readonly string[], streams: Streams, env: NodeJS.ProcessEnv): Promise<number> => {
   const [sub, ...rest] = argv;
-  const connect = async (g: { url?: string | undefined; token?: string | undefined }) => {
-    const c = await resolveConnection(g, env);
-    return new ApiClient(c.url, c.token);
-  };
   switch (sub) {
     case 'get': {
       const { global, values: v } = parseCommandArgs(rest, { 'min-position': { type: 'string' } }, z.object({ _: oneId, 'min-position': z.coerce.number().int().min(0).optional() }), JOB_USAGE);
       const mp = v['min-position'] === undefined ? '' : `?minPosition=${v['min-position']}`;
-      const job = await (await connect(global)).get<JobView>(`/v1/jobs/${encodeURIComponent(v._[0])}${mp}`);
+      const job = await (await connectApi(global, env)).get<JobView>(`/v1/jobs/${encodeURIComponent(v._[0])}${mp}`);
       createOutput(streams, global.json).result(job, () => table(Object.entries(job).map(([k, val]) => [`${k}:`, val === null ? '-' : String(val)])));
       return 0;
     }
     case 'watch': {
       const { global, values: v } = parseCommandArgs(rest, {}, z.object({ _: oneId }), JOB_USAGE);
-      return followJob(await connect(global), createOutput(streams, global.json), v._[0], 0);
+      return followJob(await connectApi(global, env), createOutput(streams, global.json), v._[0], 0);
     }
     case 'cancel': {
       const { global, values: v } = parseCommandArgs(rest, { reason: { type: 'string' } }, z.object({ _: oneId, reason: z.string().max(500).optional() }), JOB_USAGE);
-      const res = await (await connect(global)).post<{ jobId: string; position: number }>(`/v1/jobs/${encodeURIComponent(v._[0])}/cancel`, v.reason ? { reason: v.reason } : undefined);
+      const res = await (await connectApi(global, env)).post<{ jobId: string; position: number }>(`/v1/jobs/${encodeURIComponent(v._[0])}/cancel`, v.reason ? { reason: v.reason } : undefined);
       createOutput(streams, global.json).result(res, () => `cancel of job ${res.jobId} requested (position ${res.position}); the worker stops it at the next step`);
       return 0;
     }

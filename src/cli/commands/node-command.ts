@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { createNodeBody, type HistoryEntry } from '../../api/api-schemas.ts';
 import type { NodeView } from '../../projections/read-model-queries.ts';
-import { ApiClient } from '../api-client.ts';
+import { connectApi } from '../api-client.ts';
 import { usageError } from '../cli-error.ts';
-import { parseCommandArgs, resolveConnection } from '../cli-options.ts';
+import { parseCommandArgs } from '../cli-options.ts';
 import { timeline } from '../event-description.ts';
 import { createOutput, table, type Streams } from '../output.ts';
 import { followJob } from './follow-job.ts';
@@ -44,10 +44,6 @@ const query = (params: Record<string, string | number | undefined>): string => {
 
 export const runNodeCommand = async (argv: readonly string[], streams: Streams, env: NodeJS.ProcessEnv): Promise<number> => {
   const [sub, ...rest] = argv;
-  const connect = async (g: { url?: string | undefined; token?: string | undefined }) => {
-    const c = await resolveConnection(g, env);
-    return new ApiClient(c.url, c.token);
-  };
   switch (sub) {
     case 'create': {
       const { global, values: v } = parseCommandArgs(rest, CREATE_OPTIONS, createArgs, NODE_USAGE);
@@ -55,7 +51,7 @@ export const runNodeCommand = async (argv: readonly string[], streams: Streams, 
       const body = createNodeBody.safeParse({ name: v.name, serverType: v.type, location: v.location, image: v.image, sshUser: v['ssh-user'], sshPort: v['ssh-port'] });
       if (!body.success) throw usageError(z.prettifyError(body.error), NODE_USAGE);
       const out = createOutput(streams, global.json);
-      const api = await connect(global);
+      const api = await connectApi(global, env);
       const headers: Record<string, string> = v['idempotency-key'] ? { 'idempotency-key': v['idempotency-key'] } : {};
       const created = await api.post<{ nodeId: string; jobId: string; position: number }>('/v1/nodes', body.data, headers);
       if (!v.wait) {
@@ -68,7 +64,7 @@ export const runNodeCommand = async (argv: readonly string[], streams: Streams, 
     case 'provision': {
       const { global, values: v } = parseCommandArgs(rest, { wait: { type: 'boolean' } }, z.object({ _: oneId, wait: z.boolean().default(false) }), NODE_USAGE);
       const out = createOutput(streams, global.json);
-      const api = await connect(global);
+      const api = await connectApi(global, env);
       const accepted = await api.post<{ jobId: string; position: number }>(`/v1/nodes/${encodeURIComponent(v._[0])}/provision`);
       if (!v.wait) {
         out.result(accepted, () => `job ${accepted.jobId} queued (position ${accepted.position})`);
@@ -79,13 +75,13 @@ export const runNodeCommand = async (argv: readonly string[], streams: Streams, 
     case 'list': {
       const opts = { limit: { type: 'string' }, 'min-position': { type: 'string' } } as const;
       const { global, values: v } = parseCommandArgs(rest, opts, z.object({ _: z.tuple([]), limit: z.coerce.number().int().min(1).max(500).optional(), 'min-position': position.optional() }), NODE_USAGE);
-      const res = await (await connect(global)).get<{ nodes: NodeView[] }>(`/v1/nodes${query({ limit: v.limit, minPosition: v['min-position'] })}`);
+      const res = await (await connectApi(global, env)).get<{ nodes: NodeView[] }>(`/v1/nodes${query({ limit: v.limit, minPosition: v['min-position'] })}`);
       createOutput(streams, global.json).result(res, () => nodeRows(res.nodes));
       return 0;
     }
     case 'get': {
       const { global, values: v } = parseCommandArgs(rest, { 'min-position': { type: 'string' } }, z.object({ _: oneId, 'min-position': position.optional() }), NODE_USAGE);
-      const node = await (await connect(global)).get<NodeView>(`/v1/nodes/${encodeURIComponent(v._[0])}${query({ minPosition: v['min-position'] })}`);
+      const node = await (await connectApi(global, env)).get<NodeView>(`/v1/nodes/${encodeURIComponent(v._[0])}${query({ minPosition: v['min-position'] })}`);
       createOutput(streams, global.json).result(node, () =>
         table(Object.entries(node).map(([k, val]) => [`${k}:`, val === null ? '-' : String(val)])),
       );
@@ -93,13 +89,13 @@ export const runNodeCommand = async (argv: readonly string[], streams: Streams, 
     }
     case 'history': {
       const { global, values: v } = parseCommandArgs(rest, { from: { type: 'string' } }, z.object({ _: oneId, from: position.min(1).optional() }), NODE_USAGE);
-      const res = await (await connect(global)).get<{ nodeId: string; events: HistoryEntry[] }>(`/v1/nodes/${encodeURIComponent(v._[0])}/events${query({ from: v.from })}`);
+      const res = await (await connectApi(global, env)).get<{ nodeId: string; events: HistoryEntry[] }>(`/v1/nodes/${encodeURIComponent(v._[0])}/events${query({ from: v.from })}`);
       createOutput(streams, global.json).result(res, () => `history of node ${res.nodeId} (${res.events.length} events)\n${timeline(res.events)}`);
       return 0;
     }
     case 'state': {
       const { global, values: v } = parseCommandArgs(rest, { at: { type: 'string' } }, z.object({ _: oneId, at: position.min(1).optional() }), NODE_USAGE);
-      const res = await (await connect(global)).get<unknown>(`/v1/nodes/${encodeURIComponent(v._[0])}/state${query({ at: v.at })}`);
+      const res = await (await connectApi(global, env)).get<unknown>(`/v1/nodes/${encodeURIComponent(v._[0])}/state${query({ at: v.at })}`);
       // The folded state is nested; JSON is its readable form too.
       createOutput(streams, global.json).result(res, () => JSON.stringify(res, null, 2));
       return 0;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { ApiClient } from '../api-client.ts';
+import { connectApi } from '../api-client.ts';
 import { CliError, usageError } from '../cli-error.ts';
-import { parseCommandArgs, resolveConnection } from '../cli-options.ts';
+import { parseCommandArgs } from '../cli-options.ts';
 import { createOutput, table, type Streams } from '../output.ts';
 
 export const PROJECTIONS_USAGE = `usage: pressluft projections status
@@ -29,8 +29,7 @@ export const runProjectionsCommand = async (argv: readonly string[], streams: St
   switch (sub) {
     case 'status': {
       const { global } = parseCommandArgs(rest, {}, z.object({ _: z.tuple([]) }), PROJECTIONS_USAGE);
-      const c = await resolveConnection(global, env);
-      const res = await new ApiClient(c.url, c.token).get<{ projections: Status[] }>('/v1/projections');
+      const res = await (await connectApi(global, env)).get<{ projections: Status[] }>('/v1/projections');
       createOutput(streams, global.json).result(res, () =>
         table([
           ['NAME', 'CHECKPOINT', 'LOG END', 'LAG', 'REBUILDING', 'ERROR'],
@@ -41,11 +40,11 @@ export const runProjectionsCommand = async (argv: readonly string[], streams: St
     }
     case 'rebuild': {
       const { global, values: v } = parseCommandArgs(rest, { name: { type: 'string' } }, z.object({ _: z.tuple([]), name: z.enum(['nodes']).default('nodes') }), PROJECTIONS_USAGE);
-      const c = await resolveConnection(global, env);
+      const api = await connectApi(global, env);
       const out = createOutput(streams, global.json);
       let report: Report | null = null;
       // Progress goes to stderr, so that --json leaves stdout to the report alone.
-      for await (const e of new ApiClient(c.url, c.token).stream('POST', '/v1/projections/rebuild', { name: v.name })) {
+      for await (const e of api.stream('POST', '/v1/projections/rebuild', { name: v.name })) {
         if (e.event === 'progress') {
           const p = JSON.parse(e.data) as { position: number; target: number };
           out.error(`rebuilding ${v.name}: replayed to position ${p.position} of ${p.target}`);
