@@ -230,6 +230,48 @@ export class EventStore {
     }
   }
 
+  /**
+   * Follows the log from `from` on and hands over batches of decoded decisions, synchronously from
+   * the client's callback: no promise per message, which is what keeps a replay close to a bare drain.
+   * A batch is handed over when full, or when the reader has caught up. Resolves when `signal` aborts;
+   * rejects (and stops) when a decision does not decode or `onBatch` throws.
+   */
+  async follow(from: number, onBatch: (batch: StoredDecision[]) => void, o: { batchSize: number; signal: AbortSignal }): Promise<void> {
+    const consumer = await this.js.consumers.get(this.opts.streamName, {
+      filter_subjects: this.allSubjects,
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: Math.max(1, from),
+    });
+    let failure: unknown = null;
+    let batch: StoredDecision[] = [];
+    const messages = await consumer.consume({
+      max_messages: 4096,
+      callback: (m) => {
+        if (failure) return;
+        try {
+          batch.push(decodeDecision(m.subject, m.seq, m.data));
+          if (batch.length >= o.batchSize || m.info.pending === 0) {
+            const full = batch;
+            batch = [];
+            onBatch(full);
+          }
+        } catch (e) {
+          failure = e;
+          void messages.close();
+        }
+      },
+    });
+    const onAbort = (): void => void messages.close();
+    o.signal.addEventListener('abort', onAbort);
+    if (o.signal.aborted) onAbort();
+    try {
+      await messages.closed();
+    } finally {
+      o.signal.removeEventListener('abort', onAbort);
+    }
+    if (failure) throw failure;
+  }
+
   async close(): Promise<void> {
     if (this.ownsConnection) await this.nc.drain();
   }

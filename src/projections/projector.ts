@@ -104,19 +104,17 @@ export class Projector {
     this.db.close();
   }
 
-  private async tail(signal: AbortSignal): Promise<void> {
-    const batchSize = this.opts.batchSize ?? 2000;
-    let batch: StoredDecision[] = [];
-    for await (const d of this.store.readAll(this.position + 1, { follow: true, signal })) {
-      batch.push(d);
-      // Flush when full or when caught up, so a quiet log is projected without delay.
-      if (batch.length >= batchSize || d.pending === 0) {
+  private tail(signal: AbortSignal): Promise<void> {
+    // Batches come when full or when caught up, so a quiet log is projected without delay.
+    return this.store.follow(
+      this.position + 1,
+      (batch) => {
         this.live.applyBatch(batch, (s) => this.store.streamIdOf(s), this.opts.beforeCommit);
-        this.position = d.position;
-        batch = [];
+        this.position = batch.at(-1)!.position;
         this.events.emit('advanced', this.position);
-      }
-    }
+      },
+      { batchSize: this.opts.batchSize ?? 2000, signal },
+    );
   }
 
   /** Resolves once the read model includes `position`, or rejects after `timeoutMs`. */
