@@ -11,7 +11,7 @@ const tags = ['projections'];
 export const projectionRoutes =
   (deps: ApiDeps, o: { heartbeatMs: number; openStreams: Set<SseStream> }): FastifyPluginAsyncZod =>
   async (app) => {
-    // One rebuild at a time; the projector refuses a second one too, but without a stable code.
+    // One rebuild at a time: answered here as a 409 before any work (the projector itself refuses with REBUILD_RUNNING).
     let rebuilding = false;
 
     app.get(
