@@ -179,8 +179,8 @@ export class ProvisionSaga {
   }
 
   /** Records a step's result on the state the step was decided from (`seen`, at the message's position). */
-  private record(nodeId: string, cmd: NodeCommand, messageId: string, seen: { state: NodeState; version: number }): Promise<unknown> {
-    const ctx: CommandContext = { actor: 'saga', causationId: String(seen.version), now: new Date(this.now()).toISOString(), messageId };
+  private record(nodeId: string, cmd: NodeCommand, messageId: string, seen: { state: NodeState; version: number }, now = this.isoNow()): Promise<unknown> {
+    const ctx: CommandContext = { actor: 'saga', causationId: String(seen.version), now, messageId };
     return handleCommand(this.repo, nodeId, cmd, ctx, undefined, seen).catch((e: unknown) => {
       // The state moved on (another worker, a redo): the step is already decided.
       if (!(e instanceof StaleStep)) throw e;
@@ -301,12 +301,19 @@ export class ProvisionSaga {
   }
 
   private recordFailure(nodeId: string, f: { jobId: string; attempt: number; step: string }, errorCode: string, errorMessage: string, retryable: boolean, at: Seen): Promise<unknown> {
+    // One instant for the event's time and the retry's base, so runAfter - occurredAt is exactly the backoff.
+    const now = this.isoNow();
     return this.record(
       nodeId,
-      { type: 'RecordStepFailure', jobId: f.jobId, attempt: f.attempt, step: f.step, errorCode, errorMessage, retryable, now: new Date(this.now()).toISOString() },
+      { type: 'RecordStepFailure', jobId: f.jobId, attempt: f.attempt, step: f.step, errorCode, errorMessage, retryable, now },
       `${f.jobId}:${f.attempt}:failed`,
       at,
+      now,
     );
+  }
+
+  private isoNow(): string {
+    return new Date(this.now()).toISOString();
   }
 
   /**
@@ -336,16 +343,13 @@ export class ProvisionSaga {
       boundary('after-effect');
       // Aborted: the job was cancelled or this worker is stopping; the newer state decides what comes next.
       if (abort.signal.aborted) return { kind: 'wait', delayMs: 0, reason: 'ansible aborted' };
+      const finishedAt = this.isoNow();
       await this.record(
         nodeId,
-        {
-          type: 'RecordAnsibleResult',
-          jobId: step.jobId,
-          attempt: step.attempt,
-          result: { ...result, errorCode: result.errorCode, finishedAt: new Date(this.now()).toISOString() },
-        },
+        { type: 'RecordAnsibleResult', jobId: step.jobId, attempt: step.attempt, result: { ...result, errorCode: result.errorCode, finishedAt } },
         `${step.jobId}:${step.attempt}:ansible_result`,
         { state: s, version: m.seq },
+        finishedAt,
       );
       return { kind: 'recorded' };
     } finally {
@@ -370,7 +374,7 @@ export class ProvisionSaga {
     const { state, version } = await this.repo.load(nodeId);
     const job = state.currentJobId ? state.jobs[state.currentJobId] : undefined;
     if (version !== seq || !job || (job.status !== 'running' && job.status !== 'queued')) return;
-    const ctx: CommandContext = { actor: 'saga', causationId: String(seq), now: new Date(this.now()).toISOString(), messageId: `${job.jobId}:exhausted:${seq}` };
+    const ctx: CommandContext = { actor: 'saga', causationId: String(seq), now: this.isoNow(), messageId: `${job.jobId}:exhausted:${seq}` };
     const reason = `the step at position ${seq} was delivered ${deliveries} times without completing`;
     // A queued job has no attempt running; start one so that the failure is recorded against it.
     if (job.status === 'queued') {
