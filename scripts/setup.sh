@@ -16,6 +16,8 @@ declare -A wanted=(
   [ip]=iproute2
   [ssh]=openssh-client
   [ssh-keygen]=openssh-client
+  [curl]=curl
+  [ps]=procps
 )
 missing=()
 for bin in "${!wanted[@]}"; do
