@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { actionFailedError, assertActionsWithin, classifyActions } from '../../src/providers/action-progress.ts';
+import { actionFailedError, assertActionsWithin, classifyActions } from './action-progress.ts';
 import type { ActionState } from '../../src/providers/provider-port.ts';
 
 const action = (actionId: string, status: ActionState['status'], error: ActionState['error'] = null): ActionState =>

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach } from 'vitest';
 import { createLogger, type Logger } from '../../src/logging/logger.ts';
-import { classifyActions, actionFailedError, assertActionsWithin } from '../../src/providers/action-progress.ts';
+import { classifyActions, actionFailedError, assertActionsWithin } from './action-progress.ts';
 import { createHetznerProvider, type HetznerProvider } from '../../src/providers/hetzner/hetzner-provider.ts';
 import { startHetznerSimulator, type HetznerSimulator, type HetznerSimulatorOptions } from '../../src/providers/hetzner/simulator/start-simulator.ts';
 import type { ProviderPort, ServerSpec } from '../../src/providers/provider-port.ts';

@@ -1,8 +1,9 @@
-import { ProviderError, type ActionState } from './provider-port.ts';
+import { ProviderError, type ActionState } from '../../src/providers/provider-port.ts';
 
 /**
- * Pure helpers that keep the saga thin while it waits for provider actions.
- * The saga polls getActions, classifies, and requeues itself while anything is pending.
+ * Test support: a synchronous wait on provider actions, for adapter tests that run without the saga.
+ * In production the saga records each poll as ActionPolled and decides from the folded state
+ * (src/sagas/provision-process.ts); these helpers mirror its codes.
  */
 export interface ActionClassification {
   done: ActionState[];
