@@ -14,7 +14,7 @@ import { foldDecisions } from '../src/commands/node-repository.ts';
 import { encodeDecision } from '../src/events/event-codec.ts';
 import type { EventEnvelope } from '../src/events/envelope.ts';
 import { initialNodeState, type NodeState } from '../src/events/node-state.ts';
-import { EventStore } from '../src/eventstore/event-store.ts';
+import { EventStore, READ_BATCH } from '../src/eventstore/event-store.ts';
 import { Projector } from '../src/projections/projector.ts';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -116,12 +116,12 @@ const barePublisher = (js: JetStreamClient, streamName: string, subjectPrefix: s
 const ourPublisher = (store: EventStore): Publish => async (m, expectedVersion) =>
   (await store.append(m.nodeId, m.envelopes, { expectedVersion, messageId: m.messageId })).position;
 
-/** The baseline reader: an ordered consumer over the whole stream, configured as readAll's, doing nothing per message. */
+/** The baseline reader: an ordered consumer over the whole stream, configured as the projector's (EventStore.follow), doing nothing per message. */
 const bareDrainRate = async (store: EventStore): Promise<number> => {
   const last = await store.lastPosition();
   const started = nowMs();
   const consumer = await store.js.consumers.get(store.streamName, { filter_subjects: store.allSubjects, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: 1 });
-  const messages = await consumer.consume({ max_messages: 1024 });
+  const messages = await consumer.consume({ max_messages: READ_BATCH });
   let count = 0;
   for await (const m of messages) {
     count++;

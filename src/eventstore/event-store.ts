@@ -50,6 +50,8 @@ export interface AppendResult {
 }
 
 const JS_WRONG_LAST_SEQUENCE = 10071;
+/** How many messages an ordered reader asks for at a time. */
+export const READ_BATCH = 4096;
 const NANOS_PER_MS = 1_000_000;
 
 /**
@@ -202,32 +204,30 @@ export class EventStore {
   }
 
   /**
-   * Every decision from `from` on, through an ordered consumer (no acks, server-side flow).
-   * It stops at `upTo` (default: the position that was last when it started), or never with `follow`.
-   * `pending` is how many messages the server still holds for this reader: 0 means caught up.
+   * Every decision from `from` up to `upTo` (default: the position that was last when it started),
+   * through an ordered consumer (no acks, server-side flow). For bounded reads such as a rebuild's
+   * catch-up; `follow` tails the log.
    */
-  async *readAll(from: number, o: { follow?: boolean; upTo?: number; signal?: AbortSignal } = {}): AsyncGenerator<StoredDecision & { pending: number }> {
-    const stopAt = o.follow ? Number.POSITIVE_INFINITY : (o.upTo ?? (await this.lastPosition()));
+  async *readAll(from: number, o: { upTo?: number } = {}): AsyncGenerator<StoredDecision> {
+    const stopAt = o.upTo ?? (await this.lastPosition());
     if (from > stopAt) return;
-    const consumer = await this.js.consumers.get(this.opts.streamName, {
+    const messages = await (await this.orderedConsumer(from)).consume({ max_messages: READ_BATCH });
+    try {
+      for await (const m of messages) {
+        yield decodeDecision(m.subject, m.seq, m.data);
+        if (m.seq >= stopAt) break;
+      }
+    } finally {
+      await messages.close();
+    }
+  }
+
+  private orderedConsumer(from: number) {
+    return this.js.consumers.get(this.opts.streamName, {
       filter_subjects: this.allSubjects,
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: Math.max(1, from),
     });
-    const messages = await consumer.consume({ max_messages: 4096 });
-    const onAbort = (): void => void messages.close();
-    o.signal?.addEventListener('abort', onAbort);
-    // An abort that came while the consumer was being set up fired before we listened.
-    if (o.signal?.aborted) onAbort();
-    try {
-      for await (const m of messages) {
-        yield { ...decodeDecision(m.subject, m.seq, m.data), pending: m.info.pending };
-        if (m.seq >= stopAt) break;
-      }
-    } finally {
-      o.signal?.removeEventListener('abort', onAbort);
-      await messages.close();
-    }
   }
 
   /**
@@ -237,15 +237,11 @@ export class EventStore {
    * rejects (and stops) when a decision does not decode or `onBatch` throws.
    */
   async follow(from: number, onBatch: (batch: StoredDecision[]) => void, o: { batchSize: number; signal: AbortSignal }): Promise<void> {
-    const consumer = await this.js.consumers.get(this.opts.streamName, {
-      filter_subjects: this.allSubjects,
-      deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: Math.max(1, from),
-    });
+    const consumer = await this.orderedConsumer(from);
     let failure: unknown = null;
     let batch: StoredDecision[] = [];
     const messages = await consumer.consume({
-      max_messages: 4096,
+      max_messages: READ_BATCH,
       callback: (m) => {
         if (failure) return;
         try {

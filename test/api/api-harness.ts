@@ -41,7 +41,7 @@ export const useApi = (o: { consistencyWaitMs?: number; startProjector?: boolean
     h.store = await EventStore.open(nats.server.url, { streamName: 'API', subjectPrefix: 'pa', duplicateWindowMs: 120_000, logger });
     h.repo = new NodeRepository(h.store);
     h.projector = new Projector(h.store, { dbPath: join(dir, 'read-model.sqlite'), logger });
-    if (o.startProjector ?? true) await startProjector(h);
+    if (o.startProjector ?? true) h.projector.start();
     h.queries = new ReadModelQueries(h.projector.db);
     h.app = buildApiServer({
       store: h.store,
@@ -69,18 +69,5 @@ export const useApi = (o: { consistencyWaitMs?: number; startProjector?: boolean
   return h;
 };
 
-/**
- * Starts the projector and waits until its consumer exists. Projector.stop() misses an abort that
- * arrives before EventStore.readAll has set up its consumer (reported), and would then hang.
- */
-export const startProjector = async (h: Pick<ApiHarness, 'projector' | 'store'>): Promise<void> => {
-  h.projector.start();
-  for (let i = 0; i < 200; i++) {
-    const consumers = await h.store.jsm.consumers.list(h.store.streamName).next();
-    if (consumers.length > 0) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error('the projector did not start consuming');
-};
 
 export const nodeBody = (over: Record<string, unknown> = {}): Record<string, unknown> => ({ name: 'web-1', serverType: 'cx22', location: 'fsn1', ...over });

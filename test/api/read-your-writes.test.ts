@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nodeBody, startProjector, useApi } from './api-harness.ts';
+import { nodeBody, useApi } from './api-harness.ts';
 
 // The projector starts paused, so the test controls when the read model catches up.
 const h = useApi({ consistencyWaitMs: 300, startProjector: false });
@@ -17,7 +17,7 @@ describe('read-your-writes with ?minPosition=', () => {
     expect(stale.headers['x-pressluft-checkpoint']).toBe('0');
 
     const pending = h.call('GET', `/v1/nodes/${nodeId}?minPosition=${position}`);
-    await startProjector(h);
+    h.projector.start();
     const fresh = await pending;
     expect(fresh.statusCode).toBe(200);
     expect(fresh.headers['x-pressluft-stale']).toBeUndefined();
