@@ -27,7 +27,7 @@ const liveProcs = async (pick: (p: ProcInfo) => boolean): Promise<number[]> => {
 };
 
 /** Live pids whose process group is `pgid`. */
-export const livePids = (pgid: number): Promise<number[]> => liveProcs((p) => p.pgrp === pgid);
+const livePids = (pgid: number): Promise<number[]> => liveProcs((p) => p.pgrp === pgid);
 
 const signalAll = (pids: number[], signal: NodeJS.Signals): void => {
   for (const pid of pids) {

@@ -57,7 +57,7 @@ export const initialNodeState = (): NodeState => ({
   jobs: {},
 });
 
-export const emptyProgress = (): AttemptProgress => ({
+const emptyProgress = (): AttemptProgress => ({
   sshKey: null,
   serverCreateRequested: null,
   server: null,

@@ -52,10 +52,6 @@ export class Metrics {
     this.gauges.set(name, read);
   }
 
-  counter(name: string, labels: Labels = {}): number {
-    return this.counters.get(name)?.get(key(labels)) ?? 0;
-  }
-
   async render(): Promise<string> {
     const out: string[] = [];
     const header = (name: string, type: string): void => {
