@@ -6,7 +6,6 @@ cd "$(dirname "$0")/.."
 
 # System packages: the binary each one provides, so we only call apt when something is missing.
 declare -A wanted=(
-  [nats-server]=nats-server
   [ansible-playbook]=ansible
   [ansible-lint]=ansible-lint
   [debootstrap]=debootstrap
@@ -18,6 +17,7 @@ declare -A wanted=(
   [ssh-keygen]=openssh-client
   [curl]=curl
   [ps]=procps
+  [chromium]=chromium
 )
 missing=()
 for bin in "${!wanted[@]}"; do
@@ -35,6 +35,35 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -q
   # shellcheck disable=SC2046
   apt-get install -y -q --no-install-recommends $(printf '%s\n' "${missing[@]}" | sort -u)
+fi
+
+# nats-server >= 2.10 (clustered R3 streams need it; bookworm has 2.9.10): only that one package
+# comes from Debian 13 (trixie). Everything else from trixie is pinned to -1, so it can never be installed.
+nats_min=2.10.0
+nats_ok() { command -v nats-server >/dev/null 2>&1 && dpkg --compare-versions "$(nats-server --version | sed 's/^nats-server: v//')" ge "$nats_min"; }
+if ! nats_ok; then
+  [ "$(id -u)" -eq 0 ] || { echo "setup: nats-server >= $nats_min is missing (run as root)" >&2; exit 1; }
+  echo "setup: installing nats-server from trixie (pinned: no other package comes from it)"
+  cat >/etc/apt/sources.list.d/pressluft-trixie.sources <<'SRC'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  cat >/etc/apt/preferences.d/pressluft-trixie <<'PIN'
+Package: *
+Pin: release n=trixie
+Pin-Priority: -1
+
+Package: nats-server
+Pin: release n=trixie
+Pin-Priority: 990
+PIN
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends nats-server
+  nats_ok || { echo "setup: nats-server is still older than $nats_min" >&2; exit 1; }
 fi
 
 # Node packages: npm ci only when the lockfile changed since the last install.
