@@ -137,7 +137,7 @@ export const tempDir = async (prefix: string): Promise<string> => {
 export const startSimulatorProcess = async (o: { actionDurationMs: number }): Promise<{ url: string; token: string; pid: number }> => {
   const port = await freeLoopbackPort();
   const token = `bench-${process.pid}`;
-  const cli = join(import.meta.dirname, '..', 'src', 'providers', 'hetzner', 'simulator', 'cli.ts');
+  const cli = join(import.meta.dirname, '..', 'src', 'simulators', 'hetzner', 'cli.ts');
   const child: ChildProcess = spawn(
     process.execPath,
     ['--import', 'tsx', cli, '--host', '127.0.0.1', '--port', String(port), '--token', token,

@@ -6,8 +6,10 @@
  *
  * Targets (issue): append >= 0.85x bare js.publish; replay into SQLite >= 0.5x bare ordered-consumer drain.
  */
-import { DeliverPolicy, type JetStreamClient } from '@nats-io/jetstream';
-import { toEnvelopes, type CommandContext } from '../src/commands/command-handler.ts';
+import { DeliverPolicy, jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import type { CommandContext } from '../src/commands/command-handler.ts';
+import { toEnvelopes } from '../src/events/envelope.ts';
 import { decide } from '../src/commands/node-decider.ts';
 import type { NodeCommand } from '../src/commands/node-commands.ts';
 import { foldDecisions } from '../src/commands/node-repository.ts';
@@ -15,6 +17,7 @@ import { encodeDecision } from '../src/events/event-codec.ts';
 import type { EventEnvelope } from '../src/events/envelope.ts';
 import { initialNodeState, type NodeState } from '../src/events/node-state.ts';
 import { EventStore, READ_BATCH } from '../src/eventstore/event-store.ts';
+import type { Logger } from '../src/logging/logger.ts';
 import { Projector } from '../src/projections/projector.ts';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -116,11 +119,11 @@ const barePublisher = (js: JetStreamClient, streamName: string, subjectPrefix: s
 const ourPublisher = (store: EventStore): Publish => async (m, expectedVersion) =>
   (await store.append(m.nodeId, m.envelopes, { expectedVersion, messageId: m.messageId })).position;
 
-/** The baseline reader: an ordered consumer over the whole stream, configured as the projector's (EventStore.follow), doing nothing per message. */
-const bareDrainRate = async (store: EventStore): Promise<number> => {
+/** The baseline reader: an ordered consumer over the whole stream, configured as the projector's (EventStore.followRaw), doing nothing per message. */
+const bareDrainRate = async (store: EventStore, js: JetStreamClient): Promise<number> => {
   const last = await store.lastPosition();
   const started = nowMs();
-  const consumer = await store.js.consumers.get(store.streamName, { filter_subjects: store.allSubjects, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: 1 });
+  const consumer = await js.consumers.get(store.streamName, { filter_subjects: store.allSubjects, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: 1 });
   const messages = await consumer.consume({ max_messages: READ_BATCH });
   let count = 0;
   for await (const m of messages) {
@@ -132,9 +135,9 @@ const bareDrainRate = async (store: EventStore): Promise<number> => {
 };
 
 /** Our replay: a Projector from position 1 into a fresh SQLite file, timed from start() until it has the last position. */
-const projectorReplayRate = async (store: EventStore, dbPath: string): Promise<number> => {
+const projectorReplayRate = async (store: EventStore, dbPath: string, logger: Logger): Promise<number> => {
   const last = await store.lastPosition();
-  const projector = new Projector(store, { dbPath, logger: store.opts.logger });
+  const projector = new Projector(store, { dbPath, logger });
   const started = nowMs();
   projector.start();
   const ok = await projector.waitFor(last, 600_000);
@@ -155,9 +158,14 @@ await runBench('Pressluft bench: event store append and replay', async () => {
   const ours = await EventStore.open(nats.url, { streamName: 'BENCH_OURS', subjectPrefix: 'ours', duplicateWindowMs: 120_000, logger });
   // Closed before nats stops (cleanups run last-first): an open connection would reconnect forever.
   onCleanup(() => ours.close());
-  const bare = await EventStore.open(ours.nc, { streamName: 'BENCH_BARE', subjectPrefix: 'bare', duplicateWindowMs: 120_000, logger });
+  const bare = await EventStore.open(nats.url, { streamName: 'BENCH_BARE', subjectPrefix: 'bare', duplicateWindowMs: 120_000, logger });
+  onCleanup(() => bare.close());
+  // The baseline talks to JetStream directly, on a connection of its own.
+  const rawNc = await connect({ servers: nats.url });
+  onCleanup(() => rawNc.drain());
+  const rawJs = jetstream(rawNc);
   const publishOurs = ourPublisher(ours);
-  const publishBare = barePublisher(bare.js, bare.streamName, bare.opts.subjectPrefix);
+  const publishBare = barePublisher(rawJs, bare.streamName, 'bare');
 
   const sample = plan('sample', 2 * aggregates * 11, aggregates);
   const sizes = sample.map((m) => m.bytes.length);
@@ -211,8 +219,8 @@ await runBench('Pressluft bench: event store append and replay', async () => {
     const cpu: Record<string, string> = {};
     for (const who of order) {
       const meter = cpuMeter({ nats: pid });
-      if (who === 'bare') replay.bare.push(await bareDrainRate(ours));
-      else replay.ours.push(await projectorReplayRate(ours, join(dbDir, `replay-${r}.sqlite`)));
+      if (who === 'bare') replay.bare.push(await bareDrainRate(ours, rawJs));
+      else replay.ours.push(await projectorReplayRate(ours, join(dbDir, `replay-${r}.sqlite`), logger));
       cpu[who] = Object.values(meter()).map((c) => c.toFixed(2)).join(' / ');
     }
     replayRows.push([`replay ${r}`, load, fmt(replay.bare[r - 1]!), fmt(replay.ours[r - 1]!), (replay.ours[r - 1]! / replay.bare[r - 1]!).toFixed(2), cpu.bare!, cpu.ours!]);

@@ -42,7 +42,14 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 SERVE_PID=
 cleanup() {
   step "5. tearing down"
-  if [ -n "$SERVE_PID" ]; then kill -TERM "$SERVE_PID" 2>/dev/null || true; wait "$SERVE_PID" 2>/dev/null || true; fi
+  if [ -n "$SERVE_PID" ]; then
+    # SERVE_PID is the node process itself (started without the shell function, so no subshell
+    # sits between): SIGTERM reaches it, and it stops its nats-server within 15 s (ADR 0030).
+    kill -TERM "$SERVE_PID" 2>/dev/null || true
+    for _ in $(seq 1 40); do kill -0 "$SERVE_PID" 2>/dev/null || break; sleep 0.5; done
+    kill -0 "$SERVE_PID" 2>/dev/null && { echo "demo: pressluft serve did not stop within 20 s; killing it" >&2; kill -KILL "$SERVE_PID" 2>/dev/null || true; }
+    wait "$SERVE_PID" 2>/dev/null || true
+  fi
   bash scripts/test-node.sh down || true
   rm -rf "$DEMO"
   echo "done: control plane stopped, test node down, $DEMO removed"
@@ -50,7 +57,9 @@ cleanup() {
 trap cleanup EXIT
 
 step "1. starting the control plane (embedded NATS, Hetzner simulator) on $PRESSLUFT_URL"
-pressluft serve >"$DEMO/serve.log" 2>&1 &
+# Not through the pressluft() function: `f &` forks a subshell, $! is that subshell, and SIGTERM
+# to it never reaches node. A simple command in the background is node itself, so $! is its pid.
+node bin/pressluft.js serve >"$DEMO/serve.log" 2>&1 &
 SERVE_PID=$!
 for _ in $(seq 1 120); do
   curl -fsS "$PRESSLUFT_URL/readyz" >/dev/null 2>&1 && break

@@ -4,6 +4,34 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# JavaScript for `npm start` and the CLI (ADR 0043): tsc into dist/, only when src/ or the
+# TypeScript setup changed since the last build (a stamp, like npm ci's below). `setup.sh build`
+# runs only this step. A lock serialises concurrent builds; dist/ is swapped in whole.
+build_dist() {
+  local stamp=dist/.pressluft-src.sha256 want tmp
+  want=$({ find src -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum; sha256sum tsconfig.json tsconfig.build.json package-lock.json; } | sha256sum | cut -d' ' -f1)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
+  exec 9>node_modules/.pressluft-build.lock
+  flock 9
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then exec 9>&-; return 0; fi
+  echo "setup: building dist/ (tsc -p tsconfig.build.json)"
+  tmp=dist.tmp.$$
+  rm -rf "$tmp"
+  node_modules/.bin/tsc -p tsconfig.build.json --outDir "$tmp" || { rm -rf "$tmp"; echo "setup: tsc failed; dist/ left as it was" >&2; return 1; }
+  # Files that are not TypeScript (console assets) sit next to the modules that read them.
+  (cd src && find . -type f ! -name '*.ts' -exec cp --parents {} "../$tmp/" \;)
+  echo "$want" >"$tmp/.pressluft-src.sha256"
+  rm -rf dist.old
+  if [ -d dist ]; then mv dist dist.old; fi
+  mv "$tmp" dist
+  rm -rf dist.old
+  exec 9>&-
+}
+if [ "${1:-}" = build ]; then
+  build_dist
+  exit 0
+fi
+
 # System packages: the binary each one provides, so we only call apt when something is missing.
 declare -A wanted=(
   [ansible-playbook]=ansible
@@ -74,3 +102,5 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   npm ci --no-audit --no-fund
   echo "$want" > "$stamp"
 fi
+
+build_dist

@@ -1,26 +1,55 @@
 #!/usr/bin/env bash
-# A disposable Debian 12 systemd node for the converge test (docs/ansible.md, "The test node").
+# A disposable Debian systemd node for the converge tests (docs/ansible.md, "The test node").
 #
-#   scripts/test-node.sh up [PUBKEY_FILE]   boot it (or reuse it) and print PRESSLUFT_TEST_NODE=127.0.0.1:<port>
-#   scripts/test-node.sh down               stop it; no process, namespace or mount is left behind
-#   scripts/test-node.sh status             say whether it runs, and where
+#   scripts/test-node.sh up [--distro bookworm|trixie] [PUBKEY_FILE]   boot it (or reuse it); prints PRESSLUFT_TEST_NODE=127.0.0.1:<port>
+#   scripts/test-node.sh down [--distro …]                             stop it; no process, namespace or mount is left behind
+#   scripts/test-node.sh status [--distro …]                           say whether it runs, and where
 #
-# Network safety: the node lives in its own network namespace and never sees a real interface.
-# Its sshd is reached at 127.0.0.1:$PORT on the host through socat over a Unix socket; its apt
+# Two distributions stand in for Ubuntu 24.04 (ADR 0020, ADR 0023): Debian 12 (bookworm, the
+# default: node pressluft-test-node on 127.0.0.1:2222) and Debian 13 (trixie: node
+# pressluft-test-node-trixie on 127.0.0.1:2223). Both can run at once. PRESSLUFT_TEST_NODE_DISTRO
+# picks the distribution when --distro is not given.
+#
+# Network safety: the node lives in its own network namespace and never sees a real interface;
+# its only link is a veth pair to a second namespace of ours (<name>-client), where tests put
+# client addresses. Its sshd is reached at 127.0.0.1:$PORT on the host through socat over a Unix socket; its apt
 # reaches deb.debian.org only through an apt-cacher-ng we start on host loopback, which is
 # restricted to Debian's mirror. ufw and fail2ban inside the node can only touch the node's netns.
 set -euo pipefail
 
-NAME=${PRESSLUFT_TEST_NODE_NAME:-pressluft-test-node}
-PORT=${PRESSLUFT_TEST_NODE_PORT:-2222}
-PROXY_PORT=${PRESSLUFT_TEST_NODE_PROXY_PORT:-3152}
+DISTRO=${PRESSLUFT_TEST_NODE_DISTRO:-bookworm}
+args=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --distro) DISTRO=${2:?--distro needs bookworm or trixie}; shift 2 ;;
+    --distro=*) DISTRO=${1#--distro=}; shift ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+set -- "${args[@]+"${args[@]}"}"
+
+case $DISTRO in
+  bookworm | debian12 | 12) SUITE=bookworm; default_name=pressluft-test-node; default_port=2222; default_proxy_port=3152 ;;
+  trixie | debian13 | 13) SUITE=trixie; default_name=pressluft-test-node-trixie; default_port=2223; default_proxy_port=3153 ;;
+  *) printf 'test-node: unknown distro %s (bookworm or trixie)\n' "$DISTRO" >&2; exit 1 ;;
+esac
+
+NAME=${PRESSLUFT_TEST_NODE_NAME:-$default_name}
+PORT=${PRESSLUFT_TEST_NODE_PORT:-$default_port}
+PROXY_PORT=${PRESSLUFT_TEST_NODE_PROXY_PORT:-$default_proxy_port}
 CACHE=${PRESSLUFT_TEST_NODE_CACHE:-/var/cache/pressluft-test-node}
 STATE=${PRESSLUFT_TEST_NODE_STATE:-/run/pressluft-test-node/$NAME}
 NS=$NAME
+# A second netns wired to the node by a veth pair: the "internet" side for tests that need a client
+# address that is not the node's own (fail2ban ignores its own addresses). Only our two namespaces
+# are on that link; 198.18.0.0/15 is RFC 2544 benchmarking space, never routed.
+CLIENT_NS=$NAME-client
+NODE_LINK_ADDR=198.18.0.1
 MIRROR=http://deb.debian.org/debian
-INCLUDE=systemd,systemd-sysv,dbus,openssh-server,python3,iproute2
-# The tarball name carries the debootstrap inputs, so changing them rebuilds instead of reusing.
-TARBALL=$CACHE/rootfs-bookworm-$(printf '%s %s' "$MIRROR" "$INCLUDE" | sha256sum | cut -c1-12).tar
+# python3-apt: Ubuntu's cloud images ship it. Without it, Ansible's first apt task installs it
+# with a bare `apt-get update`, which fails at once, instead of waiting, while a first boot's
+# apt run holds the lists lock.
+INCLUDE=systemd,systemd-sysv,dbus,openssh-server,python3,python3-apt,iproute2
 
 log() { printf 'test-node: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -34,32 +63,85 @@ daemon() {
   echo $! >"$STATE/$name.pid"
 }
 
+# Builds the rootfs into $1 and packs it into $2. The build dir comes from mktemp -d (0700): it is
+# made 0755 root:root before packing, because the tarball's `./` entry becomes the node's `/`, and
+# a 0700 `/` stops every non-root daemon (MariaDB: status=200/CHDIR; _apt cannot read its lists).
+build_rootfs() {
+  local dir=$1 tarball=$2
+  debootstrap --variant=minbase --include="$INCLUDE" "$SUITE" "$dir" "$MIRROR"
+  chown root:root "$dir"
+  chmod 0755 "$dir"
+  tar -C "$dir" --numeric-owner -cf "$tarball" .
+}
+
+# Writes apt-cacher-ng's configuration for a cache dir and a log dir.
+# ForceManaged: only the remapped Debian archives are fetched; anything else is refused.
+write_acng_conf() {
+  local conf=$1 cache_dir=$2 log_dir=$3
+  cat >"$conf" <<ACNG
+CacheDir: $cache_dir
+LogDir: $log_dir
+SupportDir: /usr/lib/apt-cacher-ng
+Port: $PROXY_PORT
+BindAddress: 127.0.0.1
+Remap-debrep: deb.debian.org/debian ; $MIRROR/
+Remap-secdeb: deb.debian.org/debian-security ; http://deb.debian.org/debian-security/
+ForceManaged: 1
+ForeGround: 1
+ReportPage: acng-report.html
+ACNG
+}
+
+# Every cache is keyed on the code and inputs that build it, so a changed recipe never reuses an
+# artefact built by an older one (a tarball with a 0700 root did exactly that).
+cache_key() { printf '%s\n' "$@" | sha256sum | cut -c1-16; }
+ROOTFS_KEY=$(cache_key "$(declare -f build_rootfs)" "$SUITE" "$INCLUDE" "$MIRROR" "$(debootstrap --version 2>/dev/null || true)")
+TARBALL=$CACHE/rootfs-$SUITE-$ROOTFS_KEY.tar
+APT_CACHE=$CACHE/apt-cacher-ng-$SUITE-$(cache_key "$(declare -f write_acng_conf)" "$SUITE" "$MIRROR")
+
 ensure_rootfs_tarball() {
-  [ -f "$TARBALL" ] && return
-  log "building rootfs with debootstrap (about 1-2 min, cached as $TARBALL)"
   mkdir -p "$CACHE"
-  local build
-  build=$(mktemp -d "$CACHE/build.XXXXXX")
-  debootstrap --variant=minbase --include="$INCLUDE" bookworm "$build" "$MIRROR" >"$build.log" 2>&1 \
-    || { rm -rf "$build"; die "debootstrap failed, see $build.log"; }
-  tar -C "$build" -cf "$TARBALL.tmp" . && mv "$TARBALL.tmp" "$TARBALL"
-  rm -rf "$build" "$build.log"
+  # One builder per key: two nodes coming up at once wait for each other instead of racing.
+  exec 9>"$TARBALL.lock"
+  flock 9
+  if [ ! -f "$TARBALL" ]; then
+    rm -rf "$CACHE/build-$SUITE".*   # left by a builder that was killed; we hold the lock
+    log "building the $SUITE rootfs with debootstrap (about 1-2 min, cached as $TARBALL)"
+    local build
+    build=$(mktemp -d "$CACHE/build-$SUITE.XXXXXX")
+    build_rootfs "$build" "$TARBALL.tmp" >"$build.log" 2>&1 \
+      || { rm -rf "$build" "$TARBALL.tmp"; die "building the rootfs failed, see $build.log"; }
+    mv "$TARBALL.tmp" "$TARBALL"
+    rm -rf "$build" "$build.log"
+    # Tarballs of this suite under any other key were built by another recipe: never use them.
+    find "$CACHE" -maxdepth 1 -name "rootfs-$SUITE-*.tar*" ! -name "${TARBALL##*/}" ! -name "${TARBALL##*/}.lock" -delete
+  fi
+  flock -u 9
+}
+
+# Refuses a rootfs whose / is not 0755 root:root: inside the node, non-root daemons could not
+# traverse it, and the converge would fail far from the cause.
+check_rootfs_root() {
+  local found
+  found=$(stat -c '%a %u:%g' "$1")
+  [ "$found" = "755 0:0" ] || die "refusing the rootfs: its / is mode/owner '$found', not '755 0:0' ($TARBALL; delete it to rebuild)"
 }
 
 configure_rootfs() {
   local root=$1 pubkey=$2
   rm -f "$root"/etc/ssh/ssh_host_*
   chroot "$root" ssh-keygen -A >/dev/null
-  printf 'ListenAddress 127.0.0.1\n' >"$root/etc/ssh/sshd_config.d/10-test-node.conf"
+  printf 'ListenAddress 127.0.0.1\nListenAddress %s\n' "$NODE_LINK_ADDR" >"$root/etc/ssh/sshd_config.d/10-test-node.conf"
   install -d -m 0700 "$root/root/.ssh"
   install -m 0600 "$pubkey" "$root/root/.ssh/authorized_keys"
   printf 'Acquire::http::Proxy "http://127.0.0.1:3142";\nAcquire::Languages "none";\n' >"$root/etc/apt/apt.conf.d/01pressluft-test-proxy"
   # A disposable node needs no crash safety; skipping dpkg's fsyncs shortens the first converge.
   printf 'force-unsafe-io\n' >"$root/etc/dpkg/dpkg.cfg.d/pressluft-test-unsafe-io"
+  rm -f "$root"/etc/apt/sources.list.d/*.sources
   cat >"$root/etc/apt/sources.list" <<SOURCES
-deb $MIRROR bookworm main
-deb $MIRROR bookworm-updates main
-deb http://deb.debian.org/debian-security bookworm-security main
+deb $MIRROR $SUITE main
+deb $MIRROR $SUITE-updates main
+deb http://deb.debian.org/debian-security $SUITE-security main
 SOURCES
   printf '%s\n' "$NAME" >"$root/etc/hostname"
   printf '127.0.0.1 localhost\n127.0.1.1 %s\n::1 localhost\n' "$NAME" >"$root/etc/hosts"
@@ -67,20 +149,8 @@ SOURCES
 }
 
 start_proxy() {
-  mkdir -p "$CACHE/apt-cacher-ng" "$STATE/acng-log"
-  # ForceManaged: only the remapped Debian archives are fetched; anything else is refused.
-  cat >"$STATE/acng.conf" <<ACNG
-CacheDir: $CACHE/apt-cacher-ng
-LogDir: $STATE/acng-log
-SupportDir: /usr/lib/apt-cacher-ng
-Port: $PROXY_PORT
-BindAddress: 127.0.0.1
-Remap-debrep: deb.debian.org/debian ; http://deb.debian.org/debian/
-Remap-secdeb: deb.debian.org/debian-security ; http://deb.debian.org/debian-security/
-ForceManaged: 1
-ForeGround: 1
-ReportPage: acng-report.html
-ACNG
+  mkdir -p "$APT_CACHE" "$STATE/acng-log"
+  write_acng_conf "$STATE/acng.conf" "$APT_CACHE" "$STATE/acng-log"
   daemon acng apt-cacher-ng -c "$STATE" ForeGround=1
 }
 
@@ -93,11 +163,11 @@ wait_for() {
 ssh_banner() { timeout 2 bash -c 'exec 3<>/dev/tcp/127.0.0.1/'"$PORT"'; head -c 4 <&3' | grep -q '^SSH-'; }
 proxy_ready() { timeout 2 bash -c 'exec 3<>/dev/tcp/127.0.0.1/'"$PROXY_PORT"; }
 
-print_target() { printf 'PRESSLUFT_TEST_NODE=127.0.0.1:%s\n' "$PORT"; }
+print_target() { printf 'PRESSLUFT_TEST_NODE=127.0.0.1:%s\nPRESSLUFT_TEST_NODE_CLIENT_NS=%s\nPRESSLUFT_TEST_NODE_LINK_ADDR=%s\n' "$PORT" "$CLIENT_NS" "$NODE_LINK_ADDR"; }
 
 cmd_up() {
   local pubkey=${1:-${PRESSLUFT_TEST_NODE_PUBKEY_FILE:-}}
-  [ -n "$pubkey" ] && [ -f "$pubkey" ] || die "usage: $0 up PUBKEY_FILE (or PRESSLUFT_TEST_NODE_PUBKEY_FILE)"
+  [ -n "$pubkey" ] && [ -f "$pubkey" ] || die "usage: $0 up [--distro bookworm|trixie] PUBKEY_FILE (or PRESSLUFT_TEST_NODE_PUBKEY_FILE)"
   [ "$(id -u)" -eq 0 ] || die "needs root (netns, nspawn)"
   if alive nspawn; then
     # Reuse: make sure this caller's key is accepted too.
@@ -115,11 +185,18 @@ cmd_up() {
   chmod 0700 "$STATE"
   ensure_rootfs_tarball
   mkdir "$STATE/rootfs"
-  tar -C "$STATE/rootfs" -xf "$TARBALL"
+  tar -C "$STATE/rootfs" --numeric-owner -xf "$TARBALL"
+  check_rootfs_root "$STATE/rootfs"
   configure_rootfs "$STATE/rootfs" "$pubkey"
 
   ip netns add "$NS"
   ip -n "$NS" link set lo up
+  ip netns add "$CLIENT_NS"
+  ip -n "$CLIENT_NS" link set lo up
+  ip -n "$NS" link add pl-client type veth peer name pl-node netns "$CLIENT_NS"
+  ip -n "$NS" addr add "$NODE_LINK_ADDR/24" dev pl-client
+  ip -n "$NS" link set pl-client up
+  ip -n "$CLIENT_NS" link set pl-node up
   start_proxy
   wait_for "apt-cacher-ng on 127.0.0.1:$PROXY_PORT" 50 proxy_ready
   daemon apt-bridge-host socat "UNIX-LISTEN:$STATE/apt.sock,fork,unlink-early,mode=600" "TCP:127.0.0.1:$PROXY_PORT"
@@ -128,11 +205,13 @@ cmd_up() {
   daemon ssh-bridge-host socat "TCP-LISTEN:$PORT,bind=127.0.0.1,reuseaddr,fork" "UNIX-CONNECT:$STATE/ssh.sock"
 
   # The host has no systemd: --register=no --keep-unit. ufw and fail2ban need CAP_NET_ADMIN.
-  daemon nspawn systemd-nspawn -D "$STATE/rootfs" -M "$NAME" --boot --register=no --keep-unit \
+  # systemd >= 256 (trixie) refuses to boot on a cgroup v1 or hybrid hierarchy, so the node always
+  # gets the unified one, whatever the host mounts.
+  SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 daemon nspawn systemd-nspawn -D "$STATE/rootfs" -M "$NAME" --boot --register=no --keep-unit \
     --network-namespace-path="/run/netns/$NS" --capability=CAP_NET_ADMIN --console=read-only
   wait_for "sshd in the node (127.0.0.1:$PORT)" 150 ssh_banner
   trap - EXIT
-  log "up: root@127.0.0.1:$PORT, state in $STATE"
+  log "up ($SUITE): root@127.0.0.1:$PORT, clients in netns $CLIENT_NS reach it at $NODE_LINK_ADDR, state in $STATE"
   print_target
 }
 
@@ -155,21 +234,24 @@ cmd_down() {
   # The node first (a clean systemd shutdown takes about 2 s), then the bridges into its netns.
   stop_pid nspawn 20
   for helper in ssh-bridge-host ssh-bridge-node apt-bridge-node apt-bridge-host acng; do stop_pid "$helper" 3; done
-  if ip netns list | grep -qw "^$NS"; then ip netns del "$NS"; fi
+  # Exact names: the bookworm node's name is a prefix of the trixie node's.
+  for ns in "$CLIENT_NS" "$NS"; do
+    if ip netns list | awk '{print $1}' | grep -xF "$ns" >/dev/null; then ip netns del "$ns"; fi
+  done
   if [ -d "$STATE" ]; then
-    findmnt -rn -o TARGET | grep -q "^$STATE" && die "mounts left under $STATE"
+    findmnt -rn -o TARGET | grep -E "^$STATE(/|\$)" >/dev/null && die "mounts left under $STATE"
     rm -rf "$STATE"
   fi
   log "down"
 }
 
 cmd_status() {
-  if alive nspawn; then log "up"; print_target; else log "down"; return 1; fi
+  if alive nspawn; then log "up ($SUITE)"; print_target; else log "down ($SUITE)"; return 1; fi
 }
 
 case ${1:-} in
   up) shift; cmd_up "$@" ;;
   down) cmd_down ;;
   status) cmd_status ;;
-  *) die "usage: $0 up [PUBKEY_FILE] | down | status" ;;
+  *) die "usage: $0 up [--distro bookworm|trixie] [PUBKEY_FILE] | down [--distro …] | status [--distro …]" ;;
 esac

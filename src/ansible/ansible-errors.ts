@@ -44,12 +44,12 @@ export const classifyRun = ({ stop, exitCode, recap }: RunOutcome): AnsibleError
   return EXIT_CODES[exitCode] ?? 'ANSIBLE_UNKNOWN_EXIT';
 };
 
-/** The error a caller throws or records for a failed run; carries the redacted tail, never raw output. */
+/** The error a caller throws or records for a failed run: the one-line message, and the redacted tail in details, never raw output. */
 export class AnsibleRunError extends AppError {
   constructor(readonly result: RunResult & { errorCode: AnsibleErrorCode }) {
     super(
       result.errorCode,
-      `${ANSIBLE_ERRORS[result.errorCode].meaning} (exit ${result.exitCode ?? 'none'})`,
+      result.errorMessage ?? `${ANSIBLE_ERRORS[result.errorCode].meaning} (exit ${result.exitCode ?? 'none'})`,
       result.retryable,
       { exitCode: result.exitCode, recap: result.recap, outputTail: result.outputTail },
     );

@@ -2,13 +2,16 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { redact, type Logger } from '../logging/logger.ts';
 import { ANSIBLE_ERRORS, classifyRun } from './ansible-errors.ts';
+import { ansibleEnv, secretsFromEnv } from './ansible-env.ts';
+import { summarizeFailure, type FailedTask } from './failure-summary.ts';
 import { extraVars, renderInventory, runTarget } from './inventory.ts';
-import { countListedTasks } from './list-tasks.ts';
 import { OutputTail, secretVariants } from './output-tail.ts';
 import { killByCmdline, runInGroup, type GroupRunResult } from './process-group.ts';
 import { parseProgressLine } from './progress-event.ts';
-import { RunDir } from './run-dir.ts';
-import type { AnsibleRunner, Recap, RunRequest, RunResult, TaskProgress } from './runner-port.ts';
+import { RunDir, sweepAbandonedRuns } from './run-dir.ts';
+import type { AnsibleRunner, Recap, RunRequest, RunResult, RunTarget, TaskProgress } from './runner-port.ts';
+import { SshAgentError, startRunAgent, type RunAgent } from './ssh-agent.ts';
+import { renderUnsafeVars } from './unsafe-vars.ts';
 
 export interface AnsiblePlaybookRunnerOptions {
   logger: Logger;
@@ -20,6 +23,29 @@ export interface AnsiblePlaybookRunnerOptions {
   killGraceMs?: number;
   /** The ansible-playbook binary. */
   ansiblePlaybook?: string;
+  /**
+   * The control plane's own secrets (Hetzner token, secret key, API token): redacted from every
+   * run's output, like each request's `secrets`. Their env values are redacted even without this.
+   */
+  secrets?: readonly string[];
+}
+
+/** What a run saw that the one-line error message is made of. */
+interface RunFacts {
+  failed: FailedTask | null;
+  lastTask: string | null;
+  errorLine: string | null;
+}
+
+interface FinishInput {
+  run: GroupRunResult;
+  recap: Recap | null;
+  tail: OutputTail;
+  facts: RunFacts;
+  started: number;
+  target: RunTarget;
+  timeoutMs: number;
+  secrets: readonly string[];
 }
 
 const DEFAULT_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -39,17 +65,6 @@ const sumRecaps = (recaps: Recap[]): Recap =>
     EMPTY_RECAP,
   );
 
-/** Our config and nothing else: every inherited ANSIBLE_* variable would override ansible.cfg. */
-const ansibleEnv = (config: string, dir: RunDir): NodeJS.ProcessEnv => ({
-  ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ANSIBLE_'))),
-  ANSIBLE_CONFIG: config,
-  ANSIBLE_LOCAL_TEMP: dir.file('ansible-local-tmp'),
-  // Inside the run dir, so the ControlPersist master is findable (and killable) by this path.
-  ANSIBLE_SSH_CONTROL_PATH_DIR: dir.file('cp'),
-  ANSIBLE_NOCOLOR: '1',
-  PYTHONUNBUFFERED: '1',
-});
-
 /** Runs ansible-playbook as a local subprocess, one node per run (spec: Ansible execution). */
 export class AnsiblePlaybookRunner implements AnsibleRunner {
   private readonly root: string;
@@ -65,56 +80,66 @@ export class AnsiblePlaybookRunner implements AnsibleRunner {
 
   async run(req: RunRequest): Promise<RunResult> {
     const started = Date.now();
-    const deadline = started + req.timeoutMs;
     const target = runTarget.parse(req.node);
     const vars = extraVars.parse(req.vars);
-    const secrets = secretVariants([...(req.secrets ?? []), ...(req.privateKey ? [req.privateKey] : [])]);
+    const secrets = secretVariants([...(this.o.secrets ?? []), ...secretsFromEnv(), ...(req.secrets ?? []), ...(req.privateKey ? [req.privateKey] : [])]);
     const tail = new OutputTail(secrets);
+    const facts: RunFacts = { failed: null, lastTask: null, errorLine: null };
     const log = this.o.logger.child({ component: 'ansible', playbook: req.playbook, host: target.host });
-    const onOutput = (stream: 'stdout' | 'stderr', line: string) => log.info({ stream }, tail.push(line));
+    const onOutput = (stream: 'stdout' | 'stderr', line: string) => {
+      const clean = tail.push(line);
+      if (facts.errorLine === null && clean.startsWith('ERROR!')) facts.errorLine = clean;
+      log.info({ stream }, clean);
+    };
+    const finish = (run: GroupRunResult, recap: Recap | null) => this.finish(log, { run, recap, tail, facts, started, target, timeoutMs: req.timeoutMs, secrets });
 
-    // Once per runner: clear dirs (and key copies) that killed workers left behind.
-    this.swept ??= RunDir.sweepAbandoned(this.o.tmpRoot).then((n) => n > 0 && this.o.logger.warn({ removed: n }, 'removed temp dirs of runs whose process died'));
+    // Once per runner, in case start-up did not sweep (sweepAbandonedRuns): what killed workers left.
+    this.swept ??= sweepAbandonedRuns(this.o.logger, this.o.tmpRoot);
     await this.swept;
     const dir = await RunDir.create(this.o.tmpRoot);
+    let agent: RunAgent | null = null;
     try {
-      const key = req.privateKey
-        ? await dir.write('id_control_plane', req.privateKey.endsWith('\n') ? req.privateKey : `${req.privateKey}\n`)
-        : null;
-      const inventory = await dir.write('inventory.ini', renderInventory(target, key));
-      const varsFile = await dir.write('vars.json', JSON.stringify(vars));
+      if (req.privateKey) {
+        try {
+          agent = await startRunAgent(dir, req.privateKey, { lifetimeSec: req.timeoutMs / 1000 + 60, graceMs: this.graceMs });
+        } catch (e) {
+          if (!(e instanceof SshAgentError)) throw e;
+          onOutput('stderr', `pressluft: ${e.message}`);
+          facts.errorLine = e.message;
+          return finish({ exitCode: 250, stop: null }, null);
+        }
+      }
+      const inventory = await dir.write('inventory.ini', renderInventory(target));
+      const varsFile = await dir.write('vars.yml', renderUnsafeVars(vars));
       const knownHosts = target.knownHostsFile ?? dir.file('known_hosts');
-      const sshArgs = ['-o StrictHostKeyChecking=accept-new', `-o UserKnownHostsFile=${knownHosts}`, ...(key ? ['-o IdentitiesOnly=yes'] : [])];
+      const identity = agent ? ['-o IdentitiesOnly=yes', `-o IdentityFile=${agent.publicKeyFile}`] : [];
+      const sshArgs = ['-o StrictHostKeyChecking=accept-new', `-o UserKnownHostsFile=${knownHosts}`, ...identity];
       const args = ['-i', inventory, '-e', `@${varsFile}`, `--ssh-extra-args=${sshArgs.join(' ')}`, req.playbook];
-      const common = {
-        cwd: this.root,
-        env: ansibleEnv(resolve(this.root, 'ansible/ansible.cfg'), dir),
-        deadline,
-        signal: req.signal,
-        graceMs: this.graceMs,
-      };
-
-      const listing: string[] = [];
-      const listed = await this.spawn(log, [...args, '--list-tasks'], { ...common, onOutput: (s, l) => { listing.push(l); onOutput(s, l); } });
-      if (listed.stop !== null || listed.exitCode !== 0) return this.finish(log, listed, null, tail, started);
-      const total = countListedTasks(listing.join('\n'));
-      log.info({ total }, 'ansible run starting');
+      const env = ansibleEnv({
+        config: resolve(this.root, 'ansible/ansible.cfg'),
+        localTemp: dir.file('ansible-local-tmp'),
+        controlPathDir: dir.file('cp'),
+        authSock: agent?.sock,
+        progressFd: 3,
+      });
 
       const recaps: Recap[] = [];
+      let total = 0;
       let index = 0;
       const onFd3Line = (line: string) => {
         const event = parseProgressLine(line);
         if (event === null) return log.warn({ line: redact(line, secrets) }, 'ignored malformed progress line');
         if (event.event === 'stats') return void recaps.push(...Object.values(event.hosts));
+        if (event.event === 'play') {
+          total += event.tasks;
+          return log.info({ total }, 'ansible play starting');
+        }
+        if (event.event === 'start') return void (facts.lastTask = redact(event.task, secrets));
         if (!event.handler) index += 1;
-        const progress: TaskProgress = {
-          index,
-          total,
-          task: redact(event.task, secrets),
-          host: target.host,
-          status: event.status === 'ignored' ? 'failed' : event.status,
-          handler: event.handler,
-        };
+        const task = redact(event.task, secrets);
+        facts.lastTask = task;
+        if (event.status === 'failed' || event.status === 'unreachable') facts.failed = { task, status: event.status, message: event.message ?? '' };
+        const progress: TaskProgress = { index, total, task, host: target.host, status: event.status === 'ignored' ? 'failed' : event.status, handler: event.handler };
         try {
           req.onProgress?.(progress);
         } catch (e) {
@@ -122,15 +147,12 @@ export class AnsiblePlaybookRunner implements AnsibleRunner {
           log.warn({ err: e }, 'onProgress threw');
         }
       };
-      const ran = await this.spawn(log, args, {
-        ...common,
-        env: { ...common.env, PRESSLUFT_PROGRESS_FD: '3' },
-        onOutput,
-        onFd3Line,
-      });
-      return this.finish(log, ran, recaps.length > 0 ? sumRecaps(recaps) : null, tail, started);
+      const ran = await this.spawn(log, args, { cwd: this.root, env, deadline: started + req.timeoutMs, signal: req.signal, graceMs: this.graceMs, onOutput, onFd3Line });
+      return finish(ran, recaps.length > 0 ? sumRecaps(recaps) : null);
     } finally {
-      await killByCmdline(dir.path, this.graceMs).catch((e: unknown) => log.error({ err: e }, 'could not end the ssh master'));
+      await agent?.stop().catch((e: unknown) => log.error({ err: e }, 'could not stop the ssh-agent'));
+      // Whatever still names the run dir: the ssh mux master (it daemonises out of our group).
+      await killByCmdline(`${dir.path}/`, this.graceMs).catch((e: unknown) => log.error({ err: e }, 'could not end the ssh master'));
       await dir.remove();
     }
   }
@@ -146,18 +168,24 @@ export class AnsiblePlaybookRunner implements AnsibleRunner {
     }
   }
 
-  private finish(log: Logger, run: GroupRunResult, recap: Recap | null, tail: OutputTail, started: number): RunResult {
+  private finish(log: Logger, f: FinishInput): RunResult {
+    const { run, recap, facts } = f;
     const errorCode = classifyRun({ stop: run.stop, exitCode: run.exitCode, recap });
+    // A failure the recap does not count (ignored, rescued) is not what ended the run.
+    const failed = errorCode === 'ANSIBLE_HOST_FAILED' || errorCode === 'ANSIBLE_HOST_UNREACHABLE' ? facts.failed : null;
     const result: RunResult = {
       ok: errorCode === null,
       exitCode: run.exitCode,
       errorCode,
       retryable: errorCode === null ? false : ANSIBLE_ERRORS[errorCode].retryable,
       recap: recap ?? EMPTY_RECAP,
-      durationMs: Date.now() - started,
-      outputTail: tail.text(),
+      durationMs: Date.now() - f.started,
+      outputTail: f.tail.text(),
+      ...(errorCode === null
+        ? {}
+        : { errorMessage: summarizeFailure({ errorCode, exitCode: run.exitCode, host: f.target.host, failed, lastTask: facts.lastTask, errorLine: facts.errorLine, timeoutMs: f.timeoutMs }, f.secrets) }),
     };
-    log.info({ exitCode: result.exitCode, errorCode, recap: result.recap, durationMs: result.durationMs }, 'ansible run finished');
+    log.info({ exitCode: result.exitCode, errorCode, errorMessage: result.errorMessage, recap: result.recap, durationMs: result.durationMs }, 'ansible run finished');
     return result;
   }
 }

@@ -10,25 +10,31 @@ export const runTarget = z.object({
   port: z.number().int().min(1).max(65535),
   user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/),
   connection: z.enum(['ssh', 'local']).default('ssh'),
-  knownHostsFile: z.string().min(1).optional(),
+  // It ends up in --ssh-extra-args, which is split on spaces: a plain absolute path only.
+  knownHostsFile: z.string().regex(/^\/[\w./-]+$/, 'must be an absolute path of letters, digits and ._/-').optional(),
 });
 
-/** Extra-vars may not steer the connection: the inventory (from the read model) owns it. */
+/**
+ * Extra-vars may not steer the connection: the inventory (from the read model) owns it. Their
+ * names are identifiers; their values are data, written !unsafe (unsafe-vars.ts).
+ */
 export const extraVars = z
-  .record(z.string(), z.unknown())
+  .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'extra-var names must be identifiers'), z.unknown())
   .refine((vars) => !Object.keys(vars).some((k) => k.startsWith('ansible_')), 'extra-vars may not set ansible_* variables');
 
 export const INVENTORY_HOST = 'node';
 
-/** One host, one group: the run's whole inventory, written to the per-job temp dir. */
-export const renderInventory = (target: RunTarget, privateKeyFile: string | null): string => {
+/**
+ * One host, one group: the run's whole inventory, written to the per-job temp dir. No key file:
+ * the key lives in the run's ssh-agent only (ssh-agent.ts).
+ */
+export const renderInventory = (target: RunTarget): string => {
   const t = runTarget.parse(target);
   const vars = [
     `ansible_host=${t.host}`,
     `ansible_port=${t.port}`,
     `ansible_user=${t.user}`,
     `ansible_connection=${t.connection}`,
-    ...(privateKeyFile ? [`ansible_ssh_private_key_file=${privateKeyFile}`] : []),
   ];
   return `[pressluft_nodes]\n${INVENTORY_HOST} ${vars.join(' ')}\n`;
 };

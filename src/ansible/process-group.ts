@@ -73,6 +73,17 @@ export const killByCmdline = (marker: string, graceMs: number): Promise<void> =>
   return terminate(find, async (s) => signalAll(await find(), s), graceMs, `processes mentioning ${marker}`);
 };
 
+/**
+ * Everything a run left: the process groups it leads (ansible-playbook and every worker and module
+ * below it, whatever their command lines) and then any process that still names `marker`.
+ * Only leaders (pid = pgid) have their group killed, never a group we merely share.
+ */
+export const killRunProcesses = async (marker: string, graceMs: number): Promise<void> => {
+  const leaders = await liveProcs((p) => p.pid !== process.pid && p.pid === p.pgrp && p.cmdline.includes(marker));
+  await Promise.all(leaders.map((pgid) => killGroup(pgid, graceMs)));
+  await killByCmdline(marker, graceMs);
+};
+
 export interface GroupRunOptions {
   cwd: string;
   env: NodeJS.ProcessEnv;

@@ -18,7 +18,13 @@ export const progressEvent = z.discriminatedUnion('event', [
     host: z.string(),
     status: z.enum(['ok', 'changed', 'failed', 'ignored', 'skipped', 'unreachable']),
     handler: z.boolean(),
+    /** The module's message, for failed and unreachable results only; not yet redacted. */
+    message: z.string().optional(),
   }),
+  /** At each play's start: its task count, as `ansible-playbook --list-tasks` would list them. */
+  z.object({ event: z.literal('play'), tasks: z.number().int().nonnegative() }),
+  /** A task (or handler) begins; names the task a timeout or cancel interrupted. */
+  z.object({ event: z.literal('start'), task: z.string() }),
   z.object({ event: z.literal('stats'), hosts: z.record(z.string(), counts) }),
 ]);
 

@@ -16,13 +16,16 @@ export interface RunTarget {
 }
 
 export interface TaskProgress {
-  /** 1-based index of the task within the run, and the count from --list-tasks. */
+  /**
+   * 1-based index of the task within the run, and the task count the callback takes at each play's
+   * start (what `--list-tasks` lists; a later play adds its count when it starts).
+   */
   index: number;
   total: number;
   task: string;
   host: string;
   status: 'ok' | 'changed' | 'failed' | 'skipped' | 'unreachable';
-  /** Handlers are not in --list-tasks, so they report progress without advancing `index`. */
+  /** Handlers are not counted, so they report progress without advancing `index`. */
   handler?: boolean;
 }
 
@@ -50,11 +53,15 @@ export interface RunRequest {
   /** Path of the playbook, relative to the project root or absolute. */
   playbook: string;
   node: RunTarget;
-  /** Extra-vars; written to vars.json (0600) in the per-job temp dir. */
+  /** Extra-vars; written to vars.yml (0600) in the per-job temp dir, every string `!unsafe`: data, never templated. */
   vars: Record<string, unknown>;
-  /** The control plane's SSH private key (OpenSSH format), materialised 0600 for this run only. */
+  /** The control plane's SSH private key (OpenSSH format). Held by the run's own ssh-agent, fed over stdin; never written to disk. */
   privateKey?: string;
-  /** Values redacted from the output tail and the streamed log. */
+  /**
+   * Values redacted from the output tail, the error message and the streamed log, on top of the
+   * private key, the runner's own `secrets` option and the values of HCLOUD_TOKEN,
+   * PRESSLUFT_SECRET_KEY and PRESSLUFT_API_TOKEN in the control plane's environment.
+   */
   secrets?: string[];
   timeoutMs: number;
   onProgress?: (p: TaskProgress) => void;
@@ -71,6 +78,11 @@ export interface RunResult {
   durationMs: number;
   /** Last 10 KB of combined output, secrets redacted. */
   outputTail: string;
+  /**
+   * Set when the run failed: one line of at most 300 characters, redacted. The failing task, the
+   * host and the module's message; for an unreachable host, the ssh reason.
+   */
+  errorMessage?: string;
 }
 
 export interface AnsibleRunner {

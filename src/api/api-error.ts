@@ -8,6 +8,8 @@ export type ApiErrorCode =
   | 'conflict'
   | 'job_active'
   | 'job_not_cancellable'
+  | 'ssh_user_unsupported'
+  | 'node_unreadable'
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'not_ready'
@@ -43,6 +45,9 @@ const DOMAIN: Record<string, { status: number; code: ApiErrorCode }> = {
   NODE_EXISTS: { status: 409, code: 'conflict' },
   JOB_ACTIVE: { status: 409, code: 'job_active' },
   JOB_NOT_CANCELLABLE: { status: 409, code: 'job_not_cancellable' },
+  SSH_USER_UNSUPPORTED: { status: 422, code: 'ssh_user_unsupported' },
+  // A node whose log holds a message that does not decode (ADR 0012): its state cannot be folded.
+  EVENT_INVALID: { status: 409, code: 'node_unreadable' },
 };
 
 export const fromDomainError = (e: AppError): ApiError | null => {

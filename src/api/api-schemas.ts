@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { idSchema } from '../events/ids.ts';
+import { jobViewSchema, nodeViewSchema } from '../projections/read-model-views.ts';
 
 /**
  * The HTTP contract as zod schemas: request validation and openapi.json come from the same
@@ -61,40 +62,9 @@ export const idempotencyKeyHeader = z
 const iso = z.string();
 const nullableString = z.string().nullable();
 
-export const nodeView = z.object({
-  id: z.string(),
-  name: z.string(),
-  status: z.string(),
-  provider: z.string(),
-  serverType: z.string(),
-  location: z.string(),
-  image: z.string(),
-  sshUser: z.string(),
-  sshPort: z.number().int(),
-  providerServerId: nullableString,
-  ipv4: nullableString,
-  currentJobId: nullableString,
-  lastJobId: nullableString,
-  updatedAt: iso,
-  position: z.number().int(),
-});
-
-export const jobView = z.object({
-  id: z.string(),
-  nodeId: z.string(),
-  kind: z.literal('node_provision'),
-  status: z.string(),
-  step: z.string(),
-  attempt: z.number().int(),
-  maxAttempts: z.number().int(),
-  errorCode: nullableString,
-  errorMessage: nullableString,
-  runAfter: nullableString,
-  requestedAt: iso,
-  startedAt: nullableString,
-  finishedAt: nullableString,
-  position: z.number().int(),
-});
+/** The read-model views, derived from the one column list in src/projections/read-model-views.ts. */
+export const nodeView = nodeViewSchema;
+export const jobView = jobViewSchema;
 
 export const nodeCreated = z.object({ nodeId: z.string(), jobId: z.string(), position: z.number().int() });
 export const jobAccepted = z.object({ jobId: z.string(), position: z.number().int() });
@@ -112,6 +82,23 @@ export const historyEntry = z.object({
   causationId: z.string(),
 });
 export const nodeHistory = z.object({ nodeId: z.string(), events: z.array(historyEntry) });
+
+export const eventParams = z.strictObject({ position: position.min(1) });
+/** One stored message as an operator sees it: decoded when it decodes, else its redacted text. */
+export const storedMessage = z.object({
+  position: z.number().int(),
+  subject: z.string(),
+  nodeId: z.string(),
+  storedAt: iso,
+  /** The message headers (Nats-Msg-Id, Nats-Expected-Last-Subject-Sequence, …), values redacted like the text. */
+  headers: z.record(z.string(), z.array(z.string())),
+  decodes: z.boolean(),
+  /** The events of the decision when it decodes, else null. */
+  events: z.array(historyEntry).nullable(),
+  /** When it does not decode: why (EVENT_INVALID), and its text, redacted and cut to 4096 characters. */
+  invalid: z.object({ reason: z.string(), text: z.string(), bytes: z.number().int(), truncated: z.boolean() }).nullable(),
+});
+export type StoredMessageView = z.infer<typeof storedMessage>;
 export type HistoryEntry = z.infer<typeof historyEntry>;
 
 const recap = z.object({
@@ -164,7 +151,7 @@ export const nodeStateAt = z.object({
     spec: z
       .object({ name: z.string(), provider: z.literal('hetzner'), serverType: z.string(), location: z.string(), image: z.string(), sshUser: z.string(), sshPort: z.number().int() })
       .nullable(),
-    status: z.enum(['pending', 'acquiring', 'provisioning', 'ready', 'failed']).nullable(),
+    status: z.enum(['pending', 'acquiring', 'provisioning', 'ready', 'degraded', 'failed']).nullable(),
     providerServerId: nullableString,
     ipv4: nullableString,
     ipv6: nullableString,
@@ -174,13 +161,20 @@ export const nodeStateAt = z.object({
   }),
 });
 
+export const brokenNode = z.object({ nodeId: z.string(), position: z.number().int(), reason: z.string(), at: iso, skipped: z.number().int() });
 export const projectionStatus = z.object({
   name: z.literal('nodes'),
   checkpoint: z.number().int(),
   lastPosition: z.number().int(),
   lag: z.number().int(),
   rebuilding: z.boolean(),
+  /** The projector loop is dead (a bug); null while it runs. */
   error: nullableString,
+  /** A batch is being retried after a transient SQLite error (a full disk, a lock). */
+  retrying: z.object({ code: z.string(), attempts: z.number().int(), since: iso }).nullable(),
+  /** Nodes not projected because a message of theirs does not decode; `brokenNodes` lists the first 100. */
+  brokenNodeCount: z.number().int(),
+  brokenNodes: z.array(brokenNode),
 });
 export const projectionList = z.object({ projections: z.array(projectionStatus) });
 export const rebuildReport = z.object({
@@ -197,8 +191,12 @@ export const errorBody = z.object({
 
 export const healthBody = z.object({ status: z.string() });
 export const readyBody = z.object({
-  status: z.literal('ready'),
-  checks: z.object({ nats: z.literal('ok'), projector: z.object({ checkpoint: z.number().int(), lag: z.number().int() }) }),
+  /** `degraded`: serving, but some nodes' projections are broken or the read model is retrying a transient error. */
+  status: z.enum(['ready', 'degraded']),
+  checks: z.object({
+    nats: z.literal('ok'),
+    projector: z.object({ checkpoint: z.number().int(), lag: z.number().int(), brokenNodes: z.number().int(), retrying: z.string().nullable() }),
+  }),
 });
 
 /** Ansible per-task progress as the saga publishes it on `<prefix>.progress.<jobId>`. */

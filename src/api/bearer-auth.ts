@@ -1,9 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { ApiError } from './api-error.ts';
 
-/** The actor of every command made with the single API token. */
-export const API_ACTOR = 'api:default';
-
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
 /**

@@ -1,7 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { isAppError } from '../errors/app-error.ts';
-import type { Logger } from '../logging/logger.ts';
 import { ApiError, fromDomainError, fromFastifyStatus } from './api-error.ts';
 
 const validationError = (err: FastifyError): ApiError => {
@@ -25,10 +24,9 @@ export const toApiError = (err: unknown): ApiError => {
   return new ApiError(500, 'internal', 'internal error');
 };
 
-export const errorHandler =
-  (logger: Logger) =>
-  (err: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply => {
-    const api = toApiError(err);
-    if (api.status >= 500 && api.code === 'internal') logger.error({ err, method: req.method, url: req.routeOptions.url }, 'unexpected error in API request');
-    return reply.code(api.status).send(api.body());
-  };
+/** The request's own logger carries its reqId, so the cause in the log matches the caller's x-request-id. */
+export const errorHandler = (err: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply => {
+  const api = toApiError(err);
+  if (api.status >= 500 && api.code === 'internal') req.log.error({ err, method: req.method, route: req.routeOptions.url }, 'unexpected error in API request');
+  return reply.code(api.status).send(api.body());
+};

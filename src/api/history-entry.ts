@@ -1,4 +1,5 @@
 import type { EventEnvelope } from '../events/envelope.ts';
+import { redactStoredText } from '../projections/stored-text-redaction.ts';
 import type { HistoryEntry } from './api-schemas.ts';
 
 /** One event as auditors see it: where it sits in the log, when, what, who and why. */
@@ -13,3 +14,12 @@ export const toHistoryEntry = (e: EventEnvelope & { position: number }): History
   correlationId: e.correlationId,
   causationId: e.causationId,
 });
+
+/** How much of an undecodable message an operator sees; the rest is counted, not shown. */
+export const RAW_TEXT_LIMIT = 4096;
+
+/** The text of a message that does not decode, for an operator: redacted, then cut to RAW_TEXT_LIMIT characters. */
+export const redactedRawText = (data: Uint8Array): { text: string; bytes: number; truncated: boolean } => {
+  const full = redactStoredText(new TextDecoder().decode(data));
+  return { text: full.slice(0, RAW_TEXT_LIMIT), bytes: data.length, truncated: full.length > RAW_TEXT_LIMIT };
+};

@@ -1,72 +1,66 @@
-import type { NodeRepository } from '../commands/node-repository.ts';
+import { EventDecodeError } from '../events/event-codec.ts';
 import type { EventStore } from '../eventstore/event-store.ts';
 import type { Logger } from '../logging/logger.ts';
 import { taskProgress } from './api-schemas.ts';
 import { toHistoryEntry } from './history-entry.ts';
-import { WakeSignal, type SseStream } from './sse.ts';
+import type { SseStream } from './sse.ts';
+
+type TerminalStatus = 'succeeded' | 'failed' | 'cancelled';
 
 /** The terminal event of a job and the status it leaves the job in. */
-const TERMINAL: Record<string, 'succeeded' | 'failed' | 'cancelled'> = {
+const TERMINAL: Record<string, TerminalStatus> = {
   ProvisionSucceeded: 'succeeded',
   ProvisionFailed: 'failed',
   JobCancelled: 'cancelled',
 };
 
-/** The log is re-read at least this often, in case a wake-up message was missed. */
-const POLL_MS = 1000;
+export const isTerminalStatus = (status: string): status is TerminalStatus => Object.values(TERMINAL).includes(status as TerminalStatus);
 
 /**
- * Streams one job over SSE: its events from the node's stream (history first, then live) and the
- * saga's Ansible task progress, until the job's terminal event. Core NATS messages on the node's
- * subject only wake the reader; the events themselves are read from JetStream in order, so a
- * missed wake-up delays an event but never loses or reorders it.
+ * Streams one job over SSE: its events from the node's stream (history first, then live, in log
+ * order, from the store's ordered follower) and the saga's Ansible task progress, until the job's
+ * terminal event. `finished` is the job's terminal status and position when the read model
+ * already has them: a resume at or past that position ends at once.
  */
 export const streamJob = async (
-  o: { store: EventStore; repo: NodeRepository; logger: Logger },
+  o: { store: EventStore; logger: Logger },
   sse: SseStream,
-  job: { nodeId: string; jobId: string; after: number },
+  job: { nodeId: string; jobId: string; after: number; finished: { status: TerminalStatus; position: number } | null },
 ): Promise<void> => {
-  const nc = o.store.nc;
-  const wake = new WakeSignal();
-  const decoder = new TextDecoder();
-  const progress = nc.subscribe(`${o.store.opts.subjectPrefix}.progress.${job.jobId}`, {
-    callback: (err, msg) => {
-      if (err) return;
-      let raw: unknown;
-      try {
-        raw = JSON.parse(decoder.decode(msg.data));
-      } catch {
-        return;
-      }
-      const p = taskProgress.safeParse(raw);
-      if (p.success && p.data.jobId === job.jobId) sse.send('progress', p.data);
-    },
+  if (job.finished && job.after >= job.finished.position) {
+    sse.send('end', { jobId: job.jobId, status: job.finished.status, position: job.finished.position });
+    sse.end();
+    return;
+  }
+  const stopProgress = o.store.subscribeProgress(job.jobId, (raw) => {
+    const p = taskProgress.safeParse(raw);
+    if (p.success && p.data.jobId === job.jobId) sse.send('progress', p.data);
   });
-  const appended = nc.subscribe(o.store.subjectFor(job.nodeId), { callback: () => wake.notify() });
-  sse.onClose(() => {
-    progress.unsubscribe();
-    appended.unsubscribe();
-    wake.notify();
-  });
-  let after = job.after;
+  const closed = new AbortController();
+  sse.onClose(() => closed.abort());
   try {
-    while (!sse.closed) {
-      for (const e of await o.repo.history(job.nodeId, { after })) {
-        after = e.position;
-        if (e.correlationId !== job.jobId) continue;
-        sse.send('job-event', toHistoryEntry(e), e.position);
+    for await (const d of o.store.followStream(job.nodeId, job.after, { signal: closed.signal })) {
+      const mine = d.events.filter((e) => e.correlationId === job.jobId);
+      for (const [i, e] of mine.entries()) {
+        // One decision can hold several events at one position: only its last carries the id, so a
+        // client that drops mid-decision resumes (Last-Event-ID) before it and gets the whole decision again.
+        sse.send('job-event', toHistoryEntry({ ...e, position: d.position }), i === mine.length - 1 ? d.position : undefined);
         const status = TERMINAL[e.type];
         if (status) {
-          sse.send('end', { jobId: job.jobId, status, position: e.position });
+          sse.send('end', { jobId: job.jobId, status, position: d.position });
           return;
         }
       }
-      await wake.wait(POLL_MS);
     }
   } catch (e) {
+    if (e instanceof EventDecodeError) {
+      sse.send('error', { error: { code: 'node_unreadable', message: e.message, details: e.details } });
+      return;
+    }
     o.logger.error({ err: e, jobId: job.jobId }, 'job stream failed');
     sse.send('error', { error: { code: 'internal', message: 'the job stream failed; reconnect with Last-Event-ID to resume' } });
   } finally {
+    stopProgress();
     sse.end();
   }
 };

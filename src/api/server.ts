@@ -1,7 +1,9 @@
 import fastifySwagger from '@fastify/swagger';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import type { ApiDeps } from './api-deps.ts';
+import { consoleRoutes, isConsolePath } from '../console/console-routes.ts';
+import { newRequestId, requestLogSerializers } from '../logging/request-log.ts';
+import type { ApiDeps, HttpLimits } from './api-deps.ts';
 import { ApiError } from './api-error.ts';
 import { registerApiGauges } from './api-metrics.ts';
 import { bearerChecker } from './bearer-auth.ts';
@@ -9,30 +11,68 @@ import { errorHandler } from './error-handler.ts';
 import { jobRoutes } from './routes/job-routes.ts';
 import { nodeRoutes } from './routes/node-routes.ts';
 import { opsRoutes } from './routes/ops-routes.ts';
+import { eventRoutes } from './routes/event-routes.ts';
 import { projectionRoutes } from './routes/projection-routes.ts';
 import type { SseStream } from './sse.ts';
 
-export type { ApiDeps } from './api-deps.ts';
+export type { ApiDeps, HttpLimits } from './api-deps.ts';
 
 /** The only routes reachable without the API token. */
 const PUBLIC_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 const BODY_LIMIT_BYTES = 64 * 1024;
 
+export const DEFAULT_HTTP_LIMITS: HttpLimits = { requestTimeoutMs: 30_000, connectionTimeoutMs: 30_000, keepAliveTimeoutMs: 5_000, maxConnections: 512 };
+/** How often node looks for requests past requestTimeout (its default, 30 s, would double the bound). */
+const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
+
+const serverOptions = (deps: ApiDeps, limits: HttpLimits): FastifyServerOptions => {
+  const node = { connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS };
+  return {
+    // Request logs (one line in, one out, each with reqId) through the app's pino; no header is logged.
+    loggerInstance: deps.logger.child({ component: 'api' }, { serializers: requestLogSerializers }),
+    genReqId: newRequestId,
+    bodyLimit: BODY_LIMIT_BYTES,
+    return503OnClosing: false,
+    // A loaded machine (a crash restart with a burst of redelivered steps) must not fail the boot at the default 10 s.
+    pluginTimeout: 60_000,
+    requestTimeout: limits.requestTimeoutMs,
+    connectionTimeout: limits.connectionTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    http: node,
+    ...(deps.tls ? { https: { ...node, cert: deps.tls.cert, key: deps.tls.key } } : {}),
+  } as FastifyServerOptions;
+};
+
 /** Builds the HTTP API (not yet listening): auth, stable errors, zod-validated routes, openapi.json. */
 export const buildApiServer = (deps: ApiDeps): FastifyInstance => {
-  const logger = deps.logger.child({ component: 'api' });
-  const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT_BYTES, return503OnClosing: false });
+  const limits = { ...DEFAULT_HTTP_LIMITS, ...deps.limits };
+  const heartbeatMs = deps.sseHeartbeatMs ?? 15_000;
+  // A quiet SSE stream is only kept open by its heartbeats.
+  if (heartbeatMs >= limits.connectionTimeoutMs) throw new Error(`the SSE heartbeat (${heartbeatMs} ms) must be shorter than the connection timeout (${limits.connectionTimeoutMs} ms)`);
+  // With `https` the server is an https.Server; fastify's generics would type every route apart, and nothing here touches the raw server's type.
+  const app = Fastify(serverOptions(deps, limits)) as unknown as FastifyInstance;
+  app.server.maxConnections = limits.maxConnections;
   const zapp = app.withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  app.setErrorHandler(errorHandler(logger));
+  app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((req, reply) => reply.code(404).send(new ApiError(404, 'not_found', `no route ${req.method} ${req.url.split('?')[0]}`).body()));
   // JSON only: a text/plain body is a 415, not a string that fails validation later.
   app.removeContentTypeParser('text/plain');
 
+  // The id of the request's log lines, so a caller can quote it.
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    // The route pattern, never the raw URL: one series per route, not per node id. SSE streams are hijacked and not observed.
+    deps.metrics.observeHttpRequest({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
+  });
+
   const checkBearer = bearerChecker(deps.apiToken);
   app.addHook('onRequest', async (req) => {
-    if (!PUBLIC_PATHS.has(req.url.split('?')[0] ?? '')) checkBearer(req.headers.authorization);
+    const path = req.url.split('?')[0] ?? '';
+    if (!PUBLIC_PATHS.has(path) && !isConsolePath(path)) checkBearer(req.headers.authorization);
   });
 
   const openStreams = new Set<SseStream>();
@@ -44,7 +84,6 @@ export const buildApiServer = (deps: ApiDeps): FastifyInstance => {
   registerApiGauges(deps.metrics, deps.queries, deps.projector);
   const now = (): string => (deps.now ? deps.now() : new Date()).toISOString();
   const waitMs = deps.consistencyWaitMs ?? 5000;
-  const heartbeatMs = deps.sseHeartbeatMs ?? 15_000;
 
   void zapp.register(fastifySwagger, {
     openapi: {
@@ -59,6 +98,8 @@ export const buildApiServer = (deps: ApiDeps): FastifyInstance => {
   void zapp.register(nodeRoutes(deps, { waitMs, now }));
   void zapp.register(jobRoutes(deps, { waitMs, now, heartbeatMs, openStreams }));
   void zapp.register(projectionRoutes(deps, { heartbeatMs, openStreams }));
+  void zapp.register(eventRoutes(deps));
+  void app.register(consoleRoutes);
   zapp.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 };

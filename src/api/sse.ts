@@ -55,29 +55,37 @@ export class SseStream {
   }
 }
 
-/** A wake-up for a loop that polls: resolves on notify() or after a timeout, whichever is first. */
-export class WakeSignal {
-  private resolve: (() => void) | null = null;
-  private pending = false;
+/**
+ * Caps open streams per key (a job) and in total: each stream holds a reader on the log, so an
+ * unbounded number of them would let one client starve the rest.
+ */
+export class StreamQuota {
+  private readonly perKey = new Map<string, number>();
+  private total = 0;
 
-  notify(): void {
-    if (this.resolve) this.resolve();
-    else this.pending = true;
+  constructor(readonly limits: { perKey: number; total: number }) {}
+
+  /** Takes a slot and returns its release, or says which cap is reached. */
+  take(key: string): { release: () => void } | { full: 'per_job' | 'total'; limit: number } {
+    const n = this.perKey.get(key) ?? 0;
+    if (n >= this.limits.perKey) return { full: 'per_job', limit: this.limits.perKey };
+    if (this.total >= this.limits.total) return { full: 'total', limit: this.limits.total };
+    this.perKey.set(key, n + 1);
+    this.total++;
+    let released = false;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        this.total--;
+        const left = (this.perKey.get(key) ?? 1) - 1;
+        if (left === 0) this.perKey.delete(key);
+        else this.perKey.set(key, left);
+      },
+    };
   }
 
-  wait(timeoutMs: number): Promise<void> {
-    if (this.pending) {
-      this.pending = false;
-      return Promise.resolve();
-    }
-    return new Promise((r) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.resolve = null;
-        r();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      this.resolve = done;
-    });
+  get open(): number {
+    return this.total;
   }
 }

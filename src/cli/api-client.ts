@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { CliError } from './cli-error.ts';
-import { resolveConnection } from './cli-options.ts';
+import { resolveConnection, type GlobalOptions } from './cli-options.ts';
 import { readSse, type SseEvent } from './sse-reader.ts';
 
 const errorBody = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()).optional() }) });
@@ -51,8 +51,8 @@ export class ApiClient {
   }
 }
 
-/** The API client for the --url/--token flags, the environment, or the data dir's token file. */
-export const connectApi = async (g: { url?: string | undefined; token?: string | undefined }, env: NodeJS.ProcessEnv): Promise<ApiClient> => {
+/** The API client for the --url and --token-file/--token-stdin flags, the environment, or the data dir's token file. */
+export const connectApi = async (g: Pick<GlobalOptions, 'url' | 'tokenFile' | 'tokenStdin'>, env: NodeJS.ProcessEnv): Promise<ApiClient> => {
   const c = await resolveConnection(g, env);
   return new ApiClient(c.url, c.token);
 };

@@ -2,6 +2,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CliError } from './cli-error.ts';
 import { runHcloudSim, runTestNode } from './commands/external-commands.ts';
+import { runEventsCommand } from './commands/events-command.ts';
 import { JOB_USAGE, runJobCommand } from './commands/job-command.ts';
 import { NODE_USAGE, runNodeCommand } from './commands/node-command.ts';
 import { PROJECTIONS_USAGE, runProjectionsCommand } from './commands/projections-command.ts';
@@ -14,11 +15,13 @@ const USAGE = `usage: pressluft <command>
   node create|list|get|provision|history|state
   job get|watch|cancel
   projections status|rebuild
+  events show <position>         one stored message, decoded or redacted
   hcloud-sim [flags]             run the Hetzner API simulator
   test-node up|down|status       the disposable test node (scripts/test-node.sh)
 
-API commands take --url (PRESSLUFT_URL, default http://127.0.0.1:8080), --token
-(PRESSLUFT_API_TOKEN, else <PRESSLUFT_DATA_DIR>/api-token) and --json.
+API commands take --url (PRESSLUFT_URL, default http://127.0.0.1:8080) and --json. The
+token comes from --token-file FILE, --token-stdin, PRESSLUFT_API_TOKEN, else
+<PRESSLUFT_DATA_DIR>/api-token; never from the command line.
 
 ${NODE_USAGE}
 
@@ -40,6 +43,8 @@ export const runCli = async (argv: readonly string[], streams: Streams, env: Nod
         return await runJobCommand(rest, streams, env);
       case 'projections':
         return await runProjectionsCommand(rest, streams, env);
+      case 'events':
+        return await runEventsCommand(rest, streams, env);
       case 'hcloud-sim':
         return await runHcloudSim(rest);
       case 'test-node':

@@ -1,20 +1,12 @@
-import { eventIdFor, WrongExpectedVersion } from '../eventstore/event-store.ts';
-import type { EventEnvelope } from '../events/envelope.ts';
-import type { NodeEvent } from '../events/node-events.ts';
+import { WrongExpectedVersion } from '../eventstore/event-store.ts';
+import { toEnvelopes, type EnvelopeContext, type EventEnvelope } from '../events/envelope.ts';
 import type { NodeState } from '../events/node-state.ts';
 import { decide } from './node-decider.ts';
 import type { NodeCommand } from './node-commands.ts';
 import { foldDecisions, type LoadedNode, type NodeRepository } from './node-repository.ts';
 
-export interface CommandContext {
-  actor: string;
-  /** The event position or command id that caused this command. */
-  causationId: string;
-  /** ISO time; the handler never reads the clock itself. */
-  now: string;
-  /** Deterministic per decision, so a redo after a crash is deduplicated by JetStream. */
-  messageId: string;
-}
+/** Who issues a command, why, when, and the deterministic message id of its decision. */
+export type CommandContext = EnvelopeContext;
 
 export interface CommandResult {
   /** Position of the appended (or deduplicated) message; the current version when nothing was appended. */
@@ -30,18 +22,13 @@ export interface RetryOptions {
   factor: number;
 }
 
-const correlationOf = (e: NodeEvent): string => e.data.jobId;
+export interface HandleOptions {
+  retry?: RetryOptions;
+  /** State the caller already loaded; saves a round trip, and a stale one only costs a retry. */
+  preloaded?: LoadedNode;
+}
 
-export const toEnvelopes = (nodeId: string, events: readonly NodeEvent[], ctx: CommandContext): EventEnvelope[] =>
-  events.map((e, i) => ({
-    ...e,
-    eventId: eventIdFor(ctx.messageId, i),
-    streamId: nodeId,
-    occurredAt: ctx.now,
-    actor: ctx.actor,
-    correlationId: correlationOf(e),
-    causationId: ctx.causationId,
-  }));
+const DEFAULT_RETRY: RetryOptions = { tries: 5, delayMs: 20, factor: 1.5 };
 
 /**
  * The imperative shell around `decide`: load, decide, append with the expected version.
@@ -53,9 +40,7 @@ export const handleCommand = async (
   nodeId: string,
   cmd: NodeCommand,
   ctx: CommandContext,
-  retry: RetryOptions = { tries: 5, delayMs: 20, factor: 1.5 },
-  /** State the caller already loaded; saves a round trip, and a stale one only costs a retry. */
-  preloaded?: LoadedNode,
+  { retry = DEFAULT_RETRY, preloaded }: HandleOptions = {},
 ): Promise<CommandResult> => {
   let delay = retry.delayMs;
   for (let attempt = 1; ; attempt++) {

@@ -13,6 +13,16 @@ export class NodeExists extends AppError {
   }
 }
 
+/**
+ * NODE_EXISTS for the one way a create can meet an existing node: an Idempotency-Key (which fixes
+ * the node id) reused with another body. The message says so; no details, as the API always answered.
+ */
+export class IdempotencyKeyReused extends AppError {
+  constructor() {
+    super('NODE_EXISTS', 'this Idempotency-Key was already used with a different request body', false);
+  }
+}
+
 export class JobActive extends AppError {
   constructor(readonly activeJobId: string) {
     super('JOB_ACTIVE', `job ${activeJobId} is still queued or running for this node`, false, { activeJobId });
@@ -38,5 +48,17 @@ export class JobNotCancellable extends AppError {
 export class StaleStep extends AppError {
   constructor(command: string, reason: string) {
     super('STALE_STEP', `${command} does not apply: ${reason}`, false, { command });
+  }
+}
+
+export const SUPPORTED_SSH_USER = 'root';
+
+/**
+ * The playbook connects as the node's sshUser and never uses `become`, so only root can converge a
+ * node. A non-root user is refused before anything is appended, not discovered by a failed run (ADR 0071).
+ */
+export class SshUserUnsupported extends AppError {
+  constructor(sshUser: string) {
+    super('SSH_USER_UNSUPPORTED', `sshUser ${sshUser} is not supported: nodes are provisioned as root (no become/sudo)`, false, { sshUser, supported: [SUPPORTED_SSH_USER] });
   }
 }

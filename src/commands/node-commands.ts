@@ -34,6 +34,8 @@ export interface AnsibleOutcome {
   recap: Recap;
   durationMs: number;
   outputTail: string;
+  /** One line for a person: the failing task, host and message (redacted); the tail is kept apart in `outputTail`. */
+  errorMessage?: string;
   /** When the run ended; the base of a retry's runAfter. */
   finishedAt: string;
 }

@@ -1,6 +1,6 @@
 import { event, type NodeEvent } from '../events/node-events.ts';
 import { activeJob, isActive, jobStep, type JobState, type NodeState } from '../events/node-state.ts';
-import { JobActive, JobNotCancellable, JobNotFound, NodeExists, NodeNotFound, StaleStep } from './domain-errors.ts';
+import { JobActive, JobNotCancellable, JobNotFound, NodeExists, NodeNotFound, SshUserUnsupported, StaleStep, SUPPORTED_SSH_USER } from './domain-errors.ts';
 import type { NodeCommand, StepRef } from './node-commands.ts';
 
 export { evolve, initialNodeState } from '../events/node-state.ts';
@@ -13,12 +13,15 @@ export const decide = (cmd: NodeCommand, s: NodeState): NodeEvent[] => {
   switch (cmd.type) {
     case 'RequestProvision': {
       if (s.nodeId) throw new NodeExists(cmd.nodeId);
+      if (cmd.spec.sshUser !== SUPPORTED_SSH_USER) throw new SshUserUnsupported(cmd.spec.sshUser);
       return [event('ProvisionRequested', { nodeId: cmd.nodeId, jobId: cmd.jobId, ...cmd.spec, maxAttempts: cmd.policy.maxAttempts, policy: cmd.policy, reprovision: false })];
     }
     case 'RequestReprovision': {
       if (!s.nodeId || !s.spec) throw new NodeNotFound(cmd.nodeId);
       const active = activeJob(s);
       if (active) throw new JobActive(active.jobId);
+      // A node recorded with another user before this rule existed cannot be converged either.
+      if (s.spec.sshUser !== SUPPORTED_SSH_USER) throw new SshUserUnsupported(s.spec.sshUser);
       return [event('ProvisionRequested', { nodeId: s.nodeId, jobId: cmd.jobId, ...s.spec, maxAttempts: cmd.policy.maxAttempts, policy: cmd.policy, reprovision: true })];
     }
     case 'RequestCancel': {
@@ -80,8 +83,8 @@ export const decide = (cmd: NodeCommand, s: NodeState): NodeEvent[] => {
       const code = r.errorCode ?? 'ANSIBLE_UNKNOWN_EXIT';
       return [
         event('AnsibleFailed', { ...ref(cmd), errorCode: code, retryable: r.retryable, exitCode: r.exitCode, recap: r.recap, durationMs: r.durationMs, outputTail: r.outputTail }),
-        // The output tail is the job's error message: it is the only place raw output may surface.
-        failure(job, cmd, 'ansible', code, r.outputTail, r.retryable, r.finishedAt),
+        // A one-line summary is the job's error message; the raw (redacted) tail stays in AnsibleFailed.outputTail and the job view.
+        failure(job, cmd, 'ansible', code, r.errorMessage ?? code, r.retryable, r.finishedAt),
       ];
     }
     case 'RecordStepFailure': {

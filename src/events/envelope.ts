@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { eventIdFor } from './event-id.ts';
 import { nodeEventSchemas, type NodeEvent } from './node-events.ts';
 
 /** Who caused an event: an API caller (by token name), the system, or the saga. */
@@ -27,3 +28,26 @@ export type EventEnvelope = EnvelopeMeta & NodeEvent;
  * so a message carries every event the decision produced.
  */
 export const decisionMessageSchema = z.object({ events: z.array(envelopeSchema).min(1) });
+
+/** Who and what a decision's events are stamped with; the command handler fills it in. */
+export interface EnvelopeContext {
+  actor: string;
+  /** The event position or command id that caused this decision. */
+  causationId: string;
+  /** ISO time; nothing here reads the clock. */
+  now: string;
+  /** Deterministic per decision: a redo gets the same message id and so the same event ids. */
+  messageId: string;
+}
+
+/** Wraps a decision's events in envelopes; the job an event belongs to is its correlation id. */
+export const toEnvelopes = (nodeId: string, events: readonly NodeEvent[], ctx: EnvelopeContext): EventEnvelope[] =>
+  events.map((e, i) => ({
+    ...e,
+    eventId: eventIdFor(ctx.messageId, i),
+    streamId: nodeId,
+    occurredAt: ctx.now,
+    actor: ctx.actor,
+    correlationId: e.data.jobId,
+    causationId: ctx.causationId,
+  }));

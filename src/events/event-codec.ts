@@ -9,8 +9,9 @@ export interface StoredDecision {
 }
 
 /**
- * An unreadable event must stop the reader, never be skipped: a skipped event would silently
- * corrupt every state folded after it.
+ * An unreadable event is never skipped silently: a skipped event would corrupt every state folded
+ * after it. Readers of one node stop (the API answers `node_unreadable`); the projector marks that
+ * node broken and keeps projecting the others (ADR 0012).
  */
 export class EventDecodeError extends AppError {
   constructor(subject: string, position: number, reason: string) {

@@ -30,14 +30,26 @@ export const jobPolicySchema = z.object({
 });
 export type JobPolicy = z.infer<typeof jobPolicySchema>;
 
+// The API's rules again, so an event appended by anything but the API (a forged or buggy write)
+// cannot carry a name that a shell, an INI line or a Jinja template would read as code.
+
+/** RFC 1123 host name (one or more labels), lowercase, at most 63 characters: it is the provider's server name too. */
+export const hostnameSchema = z
+  .string()
+  .max(63)
+  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, 'must be an RFC 1123 host name');
+/** POSIX portable user name, as useradd accepts it. */
+export const posixUserSchema = z.string().max(32).regex(/^[a-z_][a-z0-9_-]*$/, 'must be a POSIX user name');
+export const portSchema = z.number().int().min(1).max(65535);
+
 export const nodeSpecSchema = z.object({
-  name: z.string().min(1).max(63),
+  name: hostnameSchema,
   provider: z.literal('hetzner'),
   serverType: z.string().min(1).max(64),
   location: z.string().min(1).max(64),
   image: z.string().min(1).max(64),
-  sshUser: z.string().min(1).max(32),
-  sshPort: z.number().int().min(1).max(65535),
+  sshUser: posixUserSchema,
+  sshPort: portSchema,
 });
 export type NodeSpec = z.infer<typeof nodeSpecSchema>;
 

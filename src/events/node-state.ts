@@ -1,6 +1,13 @@
 import type { JobPolicy, NodeEvent, NodeSpec, Recap } from './node-events.ts';
 
-export type NodeStatus = 'pending' | 'acquiring' | 'provisioning' | 'ready' | 'failed';
+/**
+ * First provision (the node never converged): pending → acquiring → provisioning → ready | failed.
+ * Re-provision of a converged node: ready | degraded → provisioning → ready, or on failure or
+ * cancel: degraded if the job changed the server, else the status it had (ADR 0070).
+ */
+export type NodeStatus = 'pending' | 'acquiring' | 'provisioning' | 'ready' | 'degraded' | 'failed';
+/** A node whose server converged at least once; its server exists and worked. */
+export type ConvergedStatus = Extract<NodeStatus, 'ready' | 'degraded'>;
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 export type JobStep = 'queued' | 'ssh_key' | 'server_create' | 'server_actions' | 'server_ready' | 'ansible' | 'done';
 
@@ -28,9 +35,15 @@ export interface JobState {
   runAfter: string | null;
   errorCode: string | null;
   errorMessage: string | null;
+  /** The redacted tail of the last Ansible run's output (10 KB at most). */
+  outputTail: string | null;
   cancelRequested: boolean;
   lastRecap: Recap | null;
   progress: AttemptProgress;
+  /** The node's status when this job was requested if the node had converged; null for a provision of a node that never did. */
+  convergedBefore: ConvergedStatus | null;
+  /** Some attempt ran Ansible or made a new server: the server may no longer be as the last success left it. */
+  serverChanged: boolean;
 }
 
 export interface NodeState {
@@ -115,15 +128,19 @@ export const evolve = (s: NodeState, e: NodeEvent, at: string): NodeState => {
         runAfter: null,
         errorCode: null,
         errorMessage: null,
+        outputTail: null,
         cancelRequested: false,
         lastRecap: null,
         progress: emptyProgress(),
+        // Derived from the state, not the event's `reprovision` flag: a re-provision after a failed first provision is still a first provision.
+        convergedBefore: converged(s.status),
+        serverChanged: false,
       };
       return {
         ...s,
         nodeId,
         spec: { name, provider, serverType, location, image, sshUser, sshPort },
-        status: 'pending',
+        status: job.convergedBefore ? 'provisioning' : 'pending',
         currentJobId: jobId,
         jobs: { ...s.jobs, [jobId]: job },
       };
@@ -138,7 +155,7 @@ export const evolve = (s: NodeState, e: NodeEvent, at: string): NodeState => {
           runAfter: null,
           progress: emptyProgress(),
         })),
-        status: 'acquiring',
+        status: whileRunning(s, e.data.jobId, 'acquiring'),
       };
     case 'SshKeyRegistered':
       return updateProgress(s, e.data.jobId, () => ({ sshKey: { keyId: e.data.keyId, fingerprint: e.data.fingerprint } }));
@@ -146,8 +163,9 @@ export const evolve = (s: NodeState, e: NodeEvent, at: string): NodeState => {
       return updateProgress(s, e.data.jobId, () => ({ serverCreateRequested: { serverName: e.data.serverName, at } }));
     case 'ServerCreated':
       return {
-        ...updateProgress(s, e.data.jobId, () => ({
-          server: { serverId: e.data.serverId, actionIds: e.data.actionIds, adopted: e.data.adopted, at },
+        ...updateJob(s, e.data.jobId, (j) => ({
+          progress: { ...j.progress, server: { serverId: e.data.serverId, actionIds: e.data.actionIds, adopted: e.data.adopted, at } },
+          serverChanged: j.serverChanged || !e.data.adopted,
         })),
         providerServerId: e.data.serverId,
       };
@@ -165,10 +183,10 @@ export const evolve = (s: NodeState, e: NodeEvent, at: string): NodeState => {
         ipv6: e.data.ipv6,
       };
     case 'AnsibleStarted':
-      return updateProgress(s, e.data.jobId, () => ({ ansibleStartedAt: at }));
+      return updateJob(s, e.data.jobId, (j) => ({ progress: { ...j.progress, ansibleStartedAt: at }, serverChanged: true }));
     case 'AnsibleSucceeded':
     case 'AnsibleFailed':
-      return updateJob(s, e.data.jobId, () => ({ lastRecap: e.data.recap }));
+      return updateJob(s, e.data.jobId, () => ({ lastRecap: e.data.recap, outputTail: e.data.outputTail }));
     case 'RetryScheduled':
       return {
         ...updateJob(s, e.data.jobId, () => ({
@@ -177,7 +195,7 @@ export const evolve = (s: NodeState, e: NodeEvent, at: string): NodeState => {
           errorCode: e.data.errorCode,
           errorMessage: e.data.errorMessage,
         })),
-        status: 'pending',
+        status: whileRunning(s, e.data.jobId, 'pending'),
       };
     case 'ProvisionFailed':
       return {
@@ -188,7 +206,7 @@ export const evolve = (s: NodeState, e: NodeEvent, at: string): NodeState => {
           errorCode: e.data.errorCode,
           errorMessage: e.data.errorMessage,
         })),
-        status: 'failed',
+        status: afterFailure(s.jobs[e.data.jobId]),
         currentJobId: null,
         lastJobId: e.data.jobId,
       };
@@ -203,13 +221,28 @@ export const evolve = (s: NodeState, e: NodeEvent, at: string): NodeState => {
       return updateJob(s, e.data.jobId, () => ({ cancelRequested: true }));
     case 'JobCancelled':
       return {
-        // A cancelled provision leaves the node unprovisioned (no rollback): it is failed until re-provisioned.
+        // No rollback: a cancel ends the node like a failure does.
         ...updateJob(s, e.data.jobId, () => ({ status: 'cancelled', finishedAt: at, runAfter: null, errorCode: 'JOB_CANCELLED', errorMessage: 'cancelled by an admin' })),
-        status: 'failed',
+        status: afterFailure(s.jobs[e.data.jobId]),
         currentJobId: null,
         lastJobId: e.data.jobId,
       };
   }
+};
+
+const converged = (status: NodeStatus | null): ConvergedStatus | null => (status === 'ready' || status === 'degraded' ? status : null);
+
+/** A converged node stays `provisioning` for the whole re-provision: its server exists and serves meanwhile. */
+const whileRunning = (s: NodeState, jobId: string, firstProvision: NodeStatus): NodeStatus => (s.jobs[jobId]?.convergedBefore ? 'provisioning' : firstProvision);
+
+/**
+ * A failed or cancelled job never claims more than it knows: a node that never converged is
+ * `failed`; a converged node whose server this job did not touch keeps its status; one whose
+ * server it touched (Ansible ran, or a new server replaced a vanished one) is `degraded`.
+ */
+const afterFailure = (job: JobState | undefined): NodeStatus => {
+  if (!job?.convergedBefore) return 'failed';
+  return job.serverChanged ? 'degraded' : job.convergedBefore;
 };
 
 /** Folds a sequence of (event, occurredAt) pairs from the initial state. */

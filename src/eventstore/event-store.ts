@@ -1,39 +1,18 @@
-import { createHash } from 'node:crypto';
-import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
-import {
-  DeliverPolicy,
-  DiscardPolicy,
-  JetStreamApiError,
-  RetentionPolicy,
-  StorageType,
-  jetstream,
-  jetstreamManager,
-  type JetStreamClient,
-  type JetStreamManager,
-  type StreamConfig,
-} from '@nats-io/jetstream';
+import { DeliverPolicy, JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { AppError } from '../errors/app-error.ts';
 import type { Logger } from '../logging/logger.ts';
 import { TOKEN_SAFE_ID } from '../events/ids.ts';
 import { decodeDecision, encodeDecision, type StoredDecision } from '../events/event-codec.ts';
 import type { EventEnvelope } from '../events/envelope.ts';
+import { connectNats, type NatsTarget } from './nats-connection.ts';
+import { durableConsumerState, ensureDurableConsumer, type Delivery, type DurableConsumerSpec, type DurableConsumerState } from './durable-consumers.ts';
+import { ensureCaptureStream, ensureEventStream } from './stream-config.ts';
+import { WrongExpectedVersion } from './event-store-errors.ts';
+import { pingNats, subscribeJson, type PingResult } from './core-nats.ts';
 
-export class WrongExpectedVersion extends AppError {
-  constructor(streamId: string, expected: number, actual: number | null) {
-    super('WRONG_EXPECTED_VERSION', `stream ${streamId} is not at version ${expected}${actual === null ? '' : ` (it is at ${actual})`}`, true, {
-      streamId,
-      expected,
-      actual,
-    });
-  }
-}
-
-export class EventStoreConfigError extends AppError {
-  constructor(message: string) {
-    super('EVENTSTORE_MISCONFIGURED', message, false);
-  }
-}
+export { EventStoreConfigError, WrongExpectedVersion } from './event-store-errors.ts';
+export type { PingResult } from './core-nats.ts';
 
 export interface EventStoreOptions {
   streamName: string;
@@ -49,53 +28,49 @@ export interface AppendResult {
   duplicate: boolean;
 }
 
-const JS_WRONG_LAST_SEQUENCE = 10071;
+/** One stored message as it is in the log, not decoded: for readers that must survive a bad one. */
+export interface RawStoredMessage {
+  position: number;
+  subject: string;
+  data: Uint8Array;
+  /** When JetStream stored it (ISO 8601). */
+  storedAt: string;
+}
+
+/** A durable consumer's deliveries, until close(). */
+export interface Deliveries extends AsyncIterable<Delivery> {
+  close(): Promise<unknown>;
+}
+
 /** How many messages an ordered reader asks for at a time. */
 export const READ_BATCH = 4096;
-const NANOS_PER_MS = 1_000_000;
+/** A node's stream is short; an SSE follower needs no big batches. */
+const FOLLOW_BATCH = 256;
+const ADVISORY_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
 
 /**
- * A deterministic event id: re-publishing the same decision (same message id) yields the same
- * event ids, so consumers that dedupe by event id agree with JetStream's msgID dedupe.
+ * The only owner of NATS: the connection, JetStream and its manager stay in here, and callers
+ * ask for operations by name (append, read, follow, durable consumers, progress, ping).
  */
-export const eventIdFor = (messageId: string, index: number): string => {
-  const h = createHash('sha256').update(`${messageId}#${index}`).digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
-};
-
-/** Compares dotted versions numerically: "2.9.10" < "2.10.0". */
-export const versionBelow = (version: string, min: string): boolean => {
-  const a = version.split('.').map((n) => Number.parseInt(n, 10) || 0);
-  const b = min.split('.').map((n) => Number.parseInt(n, 10) || 0);
-  for (let i = 0; i < Math.max(a.length, b.length); i++) {
-    const d = (a[i] ?? 0) - (b[i] ?? 0);
-    if (d !== 0) return d < 0;
-  }
-  return false;
-};
-
 export class EventStore {
   private constructor(
-    readonly nc: NatsConnection,
-    readonly js: JetStreamClient,
-    readonly jsm: JetStreamManager,
-    readonly opts: EventStoreOptions,
-    private readonly ownsConnection: boolean,
+    private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly opts: EventStoreOptions,
   ) {}
 
-  /** Connects (or takes a connection), checks the server version and ensures the stream with an asserted config. */
-  static async open(target: string | NatsConnection, opts: EventStoreOptions): Promise<EventStore> {
-    const owns = typeof target === 'string';
-    const nc = typeof target === 'string' ? await connect({ servers: target, name: 'pressluft', maxReconnectAttempts: -1, reconnectTimeWait: 250 }) : target;
-    const version = nc.info?.version ?? '0.0.0';
-    if (versionBelow(version, '2.10.0')) {
-      // nats-server #4320: R3 expected-sequence checks were not serializable before 2.9.21; 2.10 is our floor for clusters.
-      opts.logger.warn({ serverVersion: version }, 'nats-server is older than 2.10: fine for a single node, but clustered (R3) deployments need nats-server >= 2.10');
+  /** Connects (a URL, a comma-separated list, or connection options with credentials) and ensures the stream with an asserted config. */
+  static async open(target: NatsTarget, opts: EventStoreOptions): Promise<EventStore> {
+    const nc = await connectNats(target, opts.logger);
+    try {
+      const store = new EventStore(nc, jetstream(nc), await jetstreamManager(nc), opts);
+      await ensureEventStream(store.jsm, { streamName: opts.streamName, subjects: store.allSubjects, duplicateWindowMs: opts.duplicateWindowMs, replicas: opts.replicas });
+      return store;
+    } catch (e) {
+      await nc.close();
+      throw e;
     }
-    const jsm = await jetstreamManager(nc);
-    const store = new EventStore(nc, jetstream(nc), jsm, opts, owns);
-    await store.ensureStream();
-    return store;
   }
 
   get streamName(): string {
@@ -107,52 +82,11 @@ export class EventStore {
   }
 
   subjectFor(streamId: string): string {
-    if (!TOKEN_SAFE_ID.test(streamId)) throw new AppError('INVALID_ID', `stream id ${JSON.stringify(streamId)} is not token-safe`, false);
-    return `${this.opts.subjectPrefix}.node.${streamId}`;
+    return `${this.opts.subjectPrefix}.node.${tokenSafe(streamId)}`;
   }
 
   streamIdOf(subject: string): string {
     return subject.slice(this.opts.subjectPrefix.length + '.node.'.length);
-  }
-
-  private desiredConfig(): Partial<StreamConfig> & { name: string } {
-    return {
-      name: this.opts.streamName,
-      subjects: [this.allSubjects],
-      storage: StorageType.File,
-      retention: RetentionPolicy.Limits,
-      discard: DiscardPolicy.Old,
-      max_msgs: -1,
-      max_bytes: -1,
-      max_age: 0,
-      num_replicas: this.opts.replicas ?? 1,
-      duplicate_window: this.opts.duplicateWindowMs * NANOS_PER_MS,
-      // The log is the source of truth: nothing may delete or purge events.
-      deny_delete: true,
-      deny_purge: true,
-      allow_direct: true,
-    };
-  }
-
-  private async ensureStream(): Promise<void> {
-    const want = this.desiredConfig();
-    try {
-      await this.jsm.streams.info(this.opts.streamName);
-      await this.jsm.streams.update(this.opts.streamName, want);
-    } catch (e) {
-      if (!(e instanceof JetStreamApiError) || e.code !== 10059) throw e;
-      await this.jsm.streams.add(want);
-    }
-    // 2.9.10 silently drops config fields it does not know, so read back what is in force.
-    const { config } = await this.jsm.streams.info(this.opts.streamName);
-    const problems: string[] = [];
-    if (config.storage !== StorageType.File) problems.push(`storage is ${config.storage}`);
-    if (!config.deny_delete) problems.push('deny_delete is off');
-    if (!config.deny_purge) problems.push('deny_purge is off');
-    if (!config.allow_direct) problems.push('allow_direct is off');
-    if (config.duplicate_window !== want.duplicate_window) problems.push(`duplicate_window is ${config.duplicate_window}ns`);
-    if (!config.subjects?.includes(this.allSubjects)) problems.push(`subjects are ${config.subjects?.join(',')}`);
-    if (problems.length > 0) throw new EventStoreConfigError(`stream ${this.opts.streamName} config not in force: ${problems.join('; ')}`);
   }
 
   /**
@@ -168,7 +102,7 @@ export class EventStore {
       });
       return { position: ack.seq, duplicate: ack.duplicate };
     } catch (e) {
-      if (e instanceof JetStreamApiError && e.code === JS_WRONG_LAST_SEQUENCE) {
+      if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamWrongLastSequence) {
         const m = /wrong last sequence: (\d+)/.exec(e.message);
         throw new WrongExpectedVersion(streamId, o.expectedVersion, m?.[1] ? Number(m[1]) : null);
       }
@@ -198,54 +132,39 @@ export class EventStore {
     return out;
   }
 
+  /** One stored message by position, undecoded (it may be the one that does not decode); null when there is none. */
+  async getMessage(seq: number): Promise<{ seq: number; subject: string; data: Uint8Array; storedAt: string; headers: Record<string, string[]> } | null> {
+    const m = await this.jsm.direct.getMessage(this.opts.streamName, { seq });
+    return m ? { seq: m.seq, subject: m.subject, data: m.data, storedAt: m.time.toISOString(), headers: Object.fromEntries([...(m.header ?? [])]) } : null;
+  }
+
   async lastPosition(): Promise<number> {
     const info = await this.jsm.streams.info(this.opts.streamName);
     return info.state.last_seq;
   }
 
-  /**
-   * Every decision from `from` up to `upTo` (default: the position that was last when it started),
-   * through an ordered consumer (no acks, server-side flow). For bounded reads such as a rebuild's
-   * catch-up; `follow` tails the log.
-   */
-  async *readAll(from: number, o: { upTo?: number } = {}): AsyncGenerator<StoredDecision> {
-    const stopAt = o.upTo ?? (await this.lastPosition());
-    if (from > stopAt) return;
-    const messages = await (await this.orderedConsumer(from)).consume({ max_messages: READ_BATCH });
-    try {
-      for await (const m of messages) {
-        yield decodeDecision(m.subject, m.seq, m.data);
-        if (m.seq >= stopAt) break;
-      }
-    } finally {
-      await messages.close();
-    }
-  }
-
-  private orderedConsumer(from: number) {
-    return this.js.consumers.get(this.opts.streamName, {
-      filter_subjects: this.allSubjects,
-      deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: Math.max(1, from),
-    });
+  private orderedConsumer(subject: string, from: number) {
+    return this.js.consumers.get(this.opts.streamName, { filter_subjects: subject, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.max(1, from) });
   }
 
   /**
-   * Follows the log from `from` on and hands over batches of decoded decisions, synchronously from
-   * the client's callback: no promise per message, which is what keeps a replay close to a bare drain.
-   * A batch is handed over when full, or when the reader has caught up. Resolves when `signal` aborts;
-   * rejects (and stops) when a decision does not decode or `onBatch` throws.
+   * Follows the log from `from` on and hands over batches of messages, undecoded, with their store
+   * time, synchronously from the client's callback: no promise per message, which is what keeps a
+   * replay close to a bare drain. A batch is handed over when full, or when the reader has caught up.
+   * Undecoded, because the reader must outlive a message that does not decode (the projector marks
+   * that one node broken).
+   * Resolves when `signal` aborts; rejects (and stops) when `onBatch` throws.
    */
-  async follow(from: number, onBatch: (batch: StoredDecision[]) => void, o: { batchSize: number; signal: AbortSignal }): Promise<void> {
-    const consumer = await this.orderedConsumer(from);
+  async followRaw(from: number, onBatch: (batch: RawStoredMessage[]) => void, o: { batchSize: number; signal: AbortSignal }): Promise<void> {
+    const consumer = await this.orderedConsumer(this.allSubjects, from);
     let failure: unknown = null;
-    let batch: StoredDecision[] = [];
+    let batch: RawStoredMessage[] = [];
     const messages = await consumer.consume({
       max_messages: READ_BATCH,
       callback: (m) => {
         if (failure) return;
         try {
-          batch.push(decodeDecision(m.subject, m.seq, m.data));
+          batch.push({ position: m.seq, subject: m.subject, data: m.data, storedAt: m.time.toISOString() });
           if (batch.length >= o.batchSize || m.info.pending === 0) {
             const full = batch;
             batch = [];
@@ -257,18 +176,98 @@ export class EventStore {
         }
       },
     });
-    const onAbort = (): void => void messages.close();
-    o.signal.addEventListener('abort', onAbort);
-    if (o.signal.aborted) onAbort();
-    try {
-      await messages.closed();
-    } finally {
-      o.signal.removeEventListener('abort', onAbort);
-    }
+    await untilAborted(o.signal, () => void messages.close(), () => messages.closed());
     if (failure) throw failure;
   }
 
+  /**
+   * One node's decisions after position `after`: its history first, then each new one as it is
+   * appended, on an ordered consumer filtered to the node's subject, until `signal` aborts or the
+   * caller stops iterating. Throws EventDecodeError on a decision that does not decode.
+   */
+  async *followStream(streamId: string, after: number, o: { signal?: AbortSignal } = {}): AsyncGenerator<StoredDecision> {
+    const messages = await (await this.orderedConsumer(this.subjectFor(streamId), after + 1)).consume({ max_messages: FOLLOW_BATCH });
+    const stop = (): void => void messages.close();
+    o.signal?.addEventListener('abort', stop);
+    if (o.signal?.aborted) stop();
+    try {
+      for await (const m of messages) yield decodeDecision(m.subject, m.seq, m.data);
+    } finally {
+      o.signal?.removeEventListener('abort', stop);
+      await messages.close();
+    }
+  }
+
+  /** Creates or updates a durable pull consumer (on the event stream unless `spec.stream` names another) and asserts its config. */
+  ensureDurableConsumer(spec: DurableConsumerSpec): Promise<void> {
+    return ensureDurableConsumer(this.jsm, spec.stream ?? this.opts.streamName, spec);
+  }
+
+  /** Pulls from a durable consumer; at most `maxMessages` are unacked in this process at a time. */
+  async consume(name: string, o: { stream?: string; maxMessages: number }): Promise<Deliveries> {
+    const consumer = await this.js.consumers.get(o.stream ?? this.opts.streamName, name);
+    return consumer.consume({ max_messages: o.maxMessages });
+  }
+
+  /** A durable consumer of the event stream: how far it has been delivered and acked; null when it does not exist. */
+  durableConsumerState(name: string): Promise<DurableConsumerState | null> {
+    return durableConsumerState(this.jsm, this.opts.streamName, name);
+  }
+
+  /**
+   * Captures the MAX_DELIVERIES advisories of every consumer of the event stream into a small
+   * stream of their own, and says where one consumer's advisories are.
+   */
+  async captureMaxDeliveries(consumer: string): Promise<{ stream: string; subject: string }> {
+    const prefix = `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${this.opts.streamName}`;
+    const stream = `${this.opts.streamName}_MAX_DELIVERIES`;
+    await ensureCaptureStream(this.jsm, stream, `${prefix}.*`, ADVISORY_MAX_AGE_MS);
+    return { stream, subject: `${prefix}.${consumer}` };
+  }
+
+  /** Ansible task progress is ephemeral: core NATS, not the log. */
+  publishProgress(jobId: string, progress: unknown): void {
+    this.nc.publish(this.progressSubject(jobId), JSON.stringify(progress));
+  }
+
+  /** Calls `onProgress` with each progress message of the job that is JSON (garbage is dropped); returns the unsubscribe. */
+  subscribeProgress(jobId: string, onProgress: (raw: unknown) => void): () => void {
+    return subscribeJson(this.nc, this.progressSubject(jobId), onProgress);
+  }
+
+  private progressSubject(jobId: string): string {
+    return `${this.opts.subjectPrefix}.progress.${tokenSafe(jobId)}`;
+  }
+
+  /** True once the connection is closed for good (not while it reconnects). */
+  get connectionClosed(): boolean {
+    return this.nc.isClosed();
+  }
+
+  /** A round trip to the server, bounded by `timeoutMs`. */
+  ping(timeoutMs = 2000): Promise<PingResult> {
+    return pingNats(this.nc, timeoutMs);
+  }
+
+  /** Drains the connection the store owns. */
   async close(): Promise<void> {
-    if (this.ownsConnection) await this.nc.drain();
+    if (this.nc.isClosed()) return;
+    // drain() rejects on a dead connection, and the client would then keep reconnecting and hold the process open.
+    await this.nc.drain().catch(() => this.nc.close());
   }
 }
+
+const tokenSafe = (id: string): string => {
+  if (!TOKEN_SAFE_ID.test(id)) throw new AppError('INVALID_ID', `id ${JSON.stringify(id)} is not token-safe`, false);
+  return id;
+};
+
+const untilAborted = async (signal: AbortSignal, stop: () => void, closed: () => Promise<unknown>): Promise<void> => {
+  signal.addEventListener('abort', stop);
+  if (signal.aborted) stop();
+  try {
+    await closed();
+  } finally {
+    signal.removeEventListener('abort', stop);
+  }
+};

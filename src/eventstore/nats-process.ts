@@ -1,21 +1,59 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { createServer, connect as tcpConnect } from 'node:net';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { AppError } from '../errors/app-error.ts';
+import type { NatsCredentials } from './nats-credentials.ts';
+import { renderNatsServerConfig } from './nats-server-config.ts';
+import { stopStaleServers } from './nats-stale-server.ts';
 
 /**
  * A nats-server child process with JetStream on loopback. `npm start` uses it when NATS_URL
  * is unset, and the test harness spawns one per suite. It never listens beyond 127.0.0.1.
+ *
+ * One server per store, always (ADR 0030):
+ * - `setpriv --pdeathsig KILL` makes the kernel kill it when its parent dies, even by SIGKILL;
+ * - `flock -n -F` holds an exclusive lock on `<storeDir>/nats-server.lock` for the server's whole
+ *   life (the lock fd survives the exec), so a second server on the store cannot start;
+ * - a server left on the store by a dead owner is found (config path in /proc/<pid>/cmdline,
+ *   pid file) and stopped before a new one starts.
  */
 export interface NatsProcess {
   url: string;
   port: number;
   storeDir: string;
+  configFile: string;
+  /** The server's pid, while it runs. */
+  readonly pid: number | null;
   /** SIGKILL, as a crash would. The store survives. */
   kill(): Promise<void>;
   /** Start again on the same port and store. */
   restart(): Promise<void>;
   stop(): Promise<void>;
 }
+
+export interface NatsProcessOptions {
+  storeDir: string;
+  port?: number;
+  binary?: string;
+  /** Users and permissions; absent means no authorization (test harness default only). */
+  credentials?: NatsCredentials;
+  subjectPrefix?: string;
+  /** One line of the server's own log (stderr) with its level. */
+  onLog?: (level: 'debug' | 'info' | 'warn' | 'error', line: string) => void;
+  /** The server exited without being asked to: the caller decides what that means. */
+  onUnexpectedExit?: (code: number | null, signal: NodeJS.Signals | null) => void;
+}
+
+export class NatsServerFailed extends AppError {
+  constructor(message: string, details: Record<string, unknown>) {
+    super('NATS_SERVER_FAILED', message, false, details);
+  }
+}
+
+/** flock's exit code when the store's lock is held by someone else. */
+const LOCK_CONFLICT = 75;
 
 export const freeLoopbackPort = (): Promise<number> =>
   new Promise((resolve, reject) => {
@@ -37,45 +75,74 @@ const canConnect = (port: number): Promise<boolean> =>
     sock.once('error', () => resolve(false));
   });
 
-const waitFor = async (check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> => {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-};
-
 const exited = (child: ChildProcess): Promise<void> =>
   child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', () => r()));
 
-export const startNatsServer = async (opts: { storeDir: string; port?: number; binary?: string }): Promise<NatsProcess> => {
+const levelOf = (line: string): 'debug' | 'info' | 'warn' | 'error' =>
+  /\[(ERR|FTL)\]/.test(line) ? 'error' : /\[WRN\]/.test(line) ? 'warn' : /\[INF\]/.test(line) ? 'info' : 'debug';
+
+export const startNatsServer = async (opts: NatsProcessOptions): Promise<NatsProcess> => {
   const port = opts.port ?? (await freeLoopbackPort());
-  await mkdir(opts.storeDir, { recursive: true });
+  await mkdir(opts.storeDir, { recursive: true, mode: 0o700 });
+  const configFile = join(opts.storeDir, 'nats-server.conf');
+  const pidFile = join(opts.storeDir, 'nats-server.pid');
+  const lockFile = join(opts.storeDir, 'nats-server.lock');
+  const config = renderNatsServerConfig({ port, storeDir: opts.storeDir, credentials: opts.credentials, subjectPrefix: opts.subjectPrefix ?? 'pressluft' });
+  await writeFile(configFile, config, { mode: 0o600 });
   let child: ChildProcess | null = null;
   let lastStderr = '';
 
   const launch = async (): Promise<void> => {
-    const proc = spawn(opts.binary ?? 'nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', opts.storeDir], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    proc.stderr?.on('data', (d: Buffer) => {
-      lastStderr = (lastStderr + d.toString()).slice(-4000);
-    });
+    await stopStaleServers({ configFile, pidFile, storeDir: opts.storeDir, onStale: (pid) => opts.onLog?.('warn', `stopping a stale nats-server (pid ${pid}) left on this store by a dead owner`) });
+    const argv = ['--pdeathsig', 'KILL', 'flock', '-n', '-F', '-E', String(LOCK_CONFLICT), lockFile, opts.binary ?? 'nats-server', '-c', configFile];
+    const proc = spawn('setpriv', argv, { stdio: ['ignore', 'ignore', 'pipe'] });
     child = proc;
+    createInterface({ input: proc.stderr! }).on('line', (line) => {
+      lastStderr = `${lastStderr}${line}\n`.slice(-4000);
+      opts.onLog?.(levelOf(line), line);
+    });
     const failed = new Promise<never>((_, reject) => {
       proc.once('error', reject);
-      proc.once('exit', (code) => reject(new Error(`nats-server exited with ${code}: ${lastStderr}`)));
+      proc.once('exit', (code) =>
+        reject(
+          code === LOCK_CONFLICT
+            ? new NatsServerFailed(`another nats-server holds the lock on ${opts.storeDir} (${lockFile})`, { storeDir: opts.storeDir })
+            : new NatsServerFailed(`nats-server exited with ${code}: ${lastStderr}`, { storeDir: opts.storeDir, code }),
+        ),
+      );
     });
-    await Promise.race([waitFor(() => canConnect(port), 10_000, `nats-server on 127.0.0.1:${port}`), failed]);
     failed.catch(() => undefined);
+    const deadline = Date.now() + 10_000;
+    const ready = (async () => {
+      while (!(await canConnect(port))) {
+        if (Date.now() > deadline) throw new NatsServerFailed(`timed out after 10000 ms waiting for nats-server on 127.0.0.1:${port}`, { port });
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    })();
+    try {
+      await Promise.race([ready, failed]);
+    } catch (e) {
+      child = null;
+      proc.kill('SIGKILL');
+      throw e;
+    }
+    await writeFile(pidFile, `${JSON.stringify({ serverPid: proc.pid, ownerPid: process.pid, configFile })}\n`, { mode: 0o600 });
+    proc.once('exit', (code, signal) => {
+      if (child !== proc) return;
+      child = null;
+      opts.onUnexpectedExit?.(code, signal);
+    });
   };
 
-  const kill = async (): Promise<void> => {
+  const halt = async (signal: NodeJS.Signals): Promise<void> => {
     const c = child;
     if (!c) return;
     child = null;
-    c.kill('SIGKILL');
+    c.kill(signal);
+    if (signal === 'SIGTERM') {
+      await Promise.race([exited(c), new Promise((r) => setTimeout(r, 5000))]);
+      if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    }
     await exited(c);
   };
 
@@ -84,18 +151,15 @@ export const startNatsServer = async (opts: { storeDir: string; port?: number; b
     url: `nats://127.0.0.1:${port}`,
     port,
     storeDir: opts.storeDir,
-    kill,
+    configFile,
+    get pid() {
+      return child?.pid ?? null;
+    },
+    kill: () => halt('SIGKILL'),
     restart: launch,
     stop: async () => {
-      const c = child;
-      if (!c) return;
-      child = null;
-      c.kill('SIGTERM');
-      await Promise.race([exited(c), new Promise((r) => setTimeout(r, 5000))]);
-      if (c.exitCode === null && c.signalCode === null) {
-        c.kill('SIGKILL');
-        await exited(c);
-      }
+      await halt('SIGTERM');
+      await rm(pidFile, { force: true });
     },
   };
 };

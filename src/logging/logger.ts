@@ -11,7 +11,21 @@ export const createLogger = (level = process.env.PRESSLUFT_LOG_LEVEL ?? 'info', 
     {
       level,
       redact: {
-        paths: ['token', '*.token', 'authorization', '*.authorization', 'headers.authorization', 'privateKey', '*.privateKey', 'password', '*.password'],
+        paths: [
+          'token',
+          '*.token',
+          'authorization',
+          '*.authorization',
+          'headers.authorization',
+          'headers.cookie',
+          // Request logs allowlist their fields (request-log.ts); these catch a raw request logged elsewhere.
+          'req.headers.authorization',
+          'req.headers.cookie',
+          'privateKey',
+          '*.privateKey',
+          'password',
+          '*.password',
+        ],
         censor: '[redacted]',
       },
     },

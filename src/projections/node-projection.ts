@@ -1,6 +1,7 @@
 import type { Database, Statement } from 'better-sqlite3';
-import type { StoredDecision } from '../events/event-codec.ts';
 import { evolve, initialNodeState, isActive, jobStep, type NodeState } from '../events/node-state.ts';
+import { isUndecodable, type ProjectedMessage, type UndecodableMessage } from './projected-message.ts';
+import { jobColumns, nodeColumns, upsertSql, type JobView, type NodeRow } from './read-model-views.ts';
 
 /** Folded states kept in memory so replay does not re-read and re-parse them every batch. */
 const MAX_CACHED_STATES = 10_000;
@@ -23,18 +24,31 @@ interface Touched {
   at: string;
 }
 
+/** A node that a batch broke, and the message that did not decode. */
+export interface NewlyBroken {
+  nodeId: string;
+  message: UndecodableMessage;
+}
+
 /**
  * Applies decisions to one generation of the read model. It folds each node's state with the
  * decider's own `evolve`, so the read model can never disagree with what the decider sees, and
  * writes the node row and the touched job rows from it: node and job status change together.
+ *
+ * A message that does not decode breaks only its own node: folding past it would give that
+ * node a wrong state, so its rows stay as they were and its later messages are only counted.
  */
 export class NodeProjection {
   private readonly getState: Statement<[string], { state: string }>;
   private readonly putState: Statement<[string, string, number]>;
-  private readonly putNode: Statement<Record<string, unknown>>;
-  private readonly putJob: Statement<Record<string, unknown>>;
+  private readonly putNode: Statement<NodeRow>;
+  private readonly putJob: Statement<JobView>;
+  private readonly putBroken: Statement<[string, number, string, string, number]>;
+  private readonly addSkipped: Statement<[number, string]>;
   private readonly putCheckpoint: Statement<[string, number]>;
   private readonly states = new Map<string, NodeState>();
+  /** Every broken node of this generation: few, and needed for every message. */
+  private readonly broken: Set<string>;
 
   constructor(
     private readonly db: Database,
@@ -44,54 +58,60 @@ export class NodeProjection {
     this.getState = db.prepare(`SELECT state FROM node_state${suffix} WHERE node_id = ?`);
     this.putState = db.prepare(`INSERT INTO node_state${suffix}(node_id, state, position) VALUES (?, ?, ?)
       ON CONFLICT(node_id) DO UPDATE SET state = excluded.state, position = excluded.position`);
-    this.putNode = db.prepare(`INSERT INTO nodes${suffix}
-      (id, name, status, provider, server_type, location, image, ssh_user, ssh_port, provider_server_id, ipv4, ipv6, current_job_id, last_job_id, updated_at, last_position)
-      VALUES (@id, @name, @status, @provider, @server_type, @location, @image, @ssh_user, @ssh_port, @provider_server_id, @ipv4, @ipv6, @current_job_id, @last_job_id, @updated_at, @last_position)
-      ON CONFLICT(id) DO UPDATE SET name = excluded.name, status = excluded.status, provider = excluded.provider, server_type = excluded.server_type,
-        location = excluded.location, image = excluded.image, ssh_user = excluded.ssh_user, ssh_port = excluded.ssh_port,
-        provider_server_id = excluded.provider_server_id, ipv4 = excluded.ipv4, ipv6 = excluded.ipv6, current_job_id = excluded.current_job_id,
-        last_job_id = excluded.last_job_id, updated_at = excluded.updated_at, last_position = excluded.last_position`);
-    this.putJob = db.prepare(`INSERT INTO jobs${suffix}
-      (id, node_id, kind, status, step, attempt, max_attempts, error_code, error_message, run_after, requested_at, started_at, finished_at, updated_at, last_position)
-      VALUES (@id, @node_id, 'node_provision', @status, @step, @attempt, @max_attempts, @error_code, @error_message, @run_after, @requested_at, @started_at, @finished_at, @updated_at, @last_position)
-      ON CONFLICT(id) DO UPDATE SET status = excluded.status, step = excluded.step, attempt = excluded.attempt, max_attempts = excluded.max_attempts,
-        error_code = excluded.error_code, error_message = excluded.error_message, run_after = excluded.run_after, started_at = excluded.started_at,
-        finished_at = excluded.finished_at, updated_at = excluded.updated_at, last_position = excluded.last_position`);
+    this.putNode = db.prepare(upsertSql(nodeColumns, `nodes${suffix}`));
+    this.putJob = db.prepare(upsertSql(jobColumns, `jobs${suffix}`));
+    this.putBroken = db.prepare(`INSERT INTO broken_nodes${suffix}(node_id, position, reason, stored_at, skipped) VALUES (?, ?, ?, ?, ?)`);
+    this.addSkipped = db.prepare(`UPDATE broken_nodes${suffix} SET skipped = skipped + ? WHERE node_id = ?`);
     this.putCheckpoint = db.prepare(`INSERT INTO projection_checkpoints(name, position) VALUES (?, ?)
       ON CONFLICT(name) DO UPDATE SET position = excluded.position`);
+    this.broken = new Set((db.prepare(`SELECT node_id FROM broken_nodes${suffix}`).all() as Array<{ node_id: string }>).map((r) => r.node_id));
   }
 
   /**
    * Applies a batch and moves the checkpoint in one transaction: a crash anywhere inside leaves
    * both untouched, so the batch is simply applied again. Each node's rows are written once per
-   * batch, from its state folded over the whole batch. `beforeCommit` exists for crash tests.
+   * batch, from its state folded over the whole batch. Nodes broken by this batch are recorded in
+   * the same transaction and returned. `beforeCommit` exists for crash tests.
    */
-  applyBatch(batch: readonly StoredDecision[], nodeIdOf: (subject: string) => string, beforeCommit?: () => void): void {
+  applyBatch(batch: readonly ProjectedMessage[], nodeIdOf: (subject: string) => string, beforeCommit?: () => void): NewlyBroken[] {
     const last = batch.at(-1);
-    if (!last) return;
+    if (!last) return [];
     const touched = new Map<string, Touched>();
+    const newlyBroken = new Map<string, { message: UndecodableMessage; skipped: number }>();
+    const skipped = new Map<string, number>();
     this.db.transaction(() => {
       for (const d of batch) {
         const nodeId = nodeIdOf(d.subject);
-        const t = touched.get(nodeId) ?? { state: this.stateOf(nodeId), jobs: new Map(), position: 0, at: '' };
-        for (const e of d.events) {
-          t.state = evolve(t.state, e, e.occurredAt);
-          t.jobs.set(e.data.jobId, { position: d.position, at: e.occurredAt });
-          t.at = e.occurredAt;
+        const fresh = newlyBroken.get(nodeId);
+        if (fresh) fresh.skipped++;
+        else if (this.broken.has(nodeId)) skipped.set(nodeId, (skipped.get(nodeId) ?? 0) + 1);
+        else if (isUndecodable(d)) newlyBroken.set(nodeId, { message: d, skipped: 0 });
+        else {
+          const t = touched.get(nodeId) ?? { state: this.stateOf(nodeId), jobs: new Map(), position: 0, at: '' };
+          for (const e of d.events) {
+            t.state = evolve(t.state, e, e.occurredAt);
+            t.jobs.set(e.data.jobId, { position: d.position, at: e.occurredAt });
+            t.at = e.occurredAt;
+          }
+          t.position = d.position;
+          touched.set(nodeId, t);
         }
-        t.position = d.position;
-        touched.set(nodeId, t);
       }
+      // A node broken in this batch still gets the rows folded from its messages before the bad one.
       for (const [nodeId, t] of touched) {
         this.writeRows(nodeId, t);
         t.state = withoutFinishedJobs(t.state);
         this.putState.run(nodeId, JSON.stringify(t.state), t.position);
       }
+      for (const [nodeId, { message: m, skipped: n }] of newlyBroken) this.putBroken.run(nodeId, m.position, m.reason, m.storedAt, n);
+      for (const [nodeId, n] of skipped) this.addSkipped.run(n, nodeId);
       this.putCheckpoint.run(this.checkpointName, last.position);
       beforeCommit?.();
     })();
     // Only committed states enter the cache: a rolled-back batch leaves it as it was.
     for (const [nodeId, t] of touched) this.remember(nodeId, t.state);
+    for (const nodeId of newlyBroken.keys()) this.broken.add(nodeId);
+    return [...newlyBroken].map(([nodeId, { message }]) => ({ nodeId, message }));
   }
 
   private stateOf(nodeId: string): NodeState {
@@ -118,18 +138,18 @@ export class NodeProjection {
         name: s.spec.name,
         status: s.status,
         provider: s.spec.provider,
-        server_type: s.spec.serverType,
+        serverType: s.spec.serverType,
         location: s.spec.location,
         image: s.spec.image,
-        ssh_user: s.spec.sshUser,
-        ssh_port: s.spec.sshPort,
-        provider_server_id: s.providerServerId,
+        sshUser: s.spec.sshUser,
+        sshPort: s.spec.sshPort,
+        providerServerId: s.providerServerId,
         ipv4: s.ipv4,
         ipv6: s.ipv6,
-        current_job_id: s.currentJobId,
-        last_job_id: s.lastJobId,
-        updated_at: t.at,
-        last_position: t.position,
+        currentJobId: s.currentJobId,
+        lastJobId: s.lastJobId,
+        updatedAt: t.at,
+        position: t.position,
       });
     }
     for (const [jobId, { position, at }] of t.jobs) {
@@ -137,19 +157,22 @@ export class NodeProjection {
       if (!job) continue;
       this.putJob.run({
         id: jobId,
-        node_id: nodeId,
+        nodeId,
+        kind: 'node_provision',
         status: job.status,
         step: jobStep(job),
         attempt: job.attempt,
-        max_attempts: job.policy.maxAttempts,
-        error_code: job.errorCode,
-        error_message: job.errorMessage,
-        run_after: job.runAfter,
-        requested_at: job.requestedAt,
-        started_at: job.startedAt,
-        finished_at: job.finishedAt,
-        updated_at: at,
-        last_position: position,
+        maxAttempts: job.policy.maxAttempts,
+        errorCode: job.errorCode,
+        errorMessage: job.errorMessage,
+        // Job states stored before outputTail existed lack it.
+        outputTail: job.outputTail ?? null,
+        runAfter: job.runAfter,
+        requestedAt: job.requestedAt,
+        startedAt: job.startedAt,
+        finishedAt: job.finishedAt,
+        updatedAt: at,
+        position,
       });
     }
   }

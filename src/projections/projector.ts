@@ -1,13 +1,14 @@
 import { EventEmitter } from 'node:events';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import DatabaseCtor, { type Database } from 'better-sqlite3';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Database } from 'better-sqlite3';
 import { AppError } from '../errors/app-error.ts';
-import type { StoredDecision } from '../events/event-codec.ts';
-import type { EventStore } from '../eventstore/event-store.ts';
+import type { EventStore, RawStoredMessage } from '../eventstore/event-store.ts';
 import type { Logger } from '../logging/logger.ts';
 import { NodeProjection } from './node-projection.ts';
-import { createCheckpointTable, createReadModelTables, dropReadModelTables, renameReadModelTables } from './read-model-schema.ts';
+import { decodeForProjection } from './projected-message.ts';
+import { ReadModelQueries } from './read-model-queries.ts';
+import { createReadModelTables, dropReadModelTables, openReadModelDb, renameReadModelTables } from './read-model-schema.ts';
+import { isTransientSqliteError } from './sqlite-errors.ts';
 
 export const LIVE_CHECKPOINT = 'nodes';
 const REBUILD_CHECKPOINT = 'nodes_rebuild';
@@ -19,7 +20,18 @@ export interface ProjectorOptions {
   logger: Logger;
   /** Test hook: runs inside the batch transaction after the rows and before the commit. */
   beforeCommit?: () => void;
+  /** Cap of the backoff between retries of a batch that hit a transient SQLite error (default 5 s). */
+  maxRetryDelayMs?: number;
 }
+
+/** The projector is retrying a batch after a transient SQLite error (a full disk, a lock). */
+export interface ProjectorStall {
+  code: string;
+  attempts: number;
+  since: string;
+}
+
+const FIRST_RETRY_DELAY_MS = 100;
 
 export interface RebuildProgress {
   position: number;
@@ -32,18 +44,6 @@ export interface RebuildReport {
   lagAfter: number;
   durationMs: number;
 }
-
-export const openReadModelDb = (dbPath: string): Database => {
-  if (dbPath !== ':memory:') mkdirSync(dirname(dbPath), { recursive: true });
-  const db = new DatabaseCtor(dbPath);
-  db.pragma('journal_mode = WAL');
-  // NORMAL is durable at transaction boundaries in WAL mode up to a power loss; the log can replay the rest.
-  db.pragma('synchronous = NORMAL');
-  db.pragma('busy_timeout = 5000');
-  createCheckpointTable(db);
-  createReadModelTables(db, '');
-  return db;
-};
 
 /**
  * Tails the event log into the SQLite read model with an ordered consumer starting at
@@ -59,6 +59,7 @@ export class Projector {
   private running: Promise<void> | null = null;
   private rebuilding = false;
   private failure: Error | null = null;
+  private stall: ProjectorStall | null = null;
 
   constructor(
     private readonly store: EventStore,
@@ -74,8 +75,19 @@ export class Projector {
     return this.position;
   }
 
+  /** Set when the projector loop is dead: an error that is neither transient nor a decode error (a bug). */
   get error(): Error | null {
     return this.failure;
+  }
+
+  /** Set while a batch is being retried after a transient SQLite error; cleared by the next commit. */
+  get retrying(): ProjectorStall | null {
+    return this.stall;
+  }
+
+  /** How many nodes are not projected because their log holds a message that does not decode. */
+  brokenNodeCount(): number {
+    return new ReadModelQueries(this.db).brokenNodeCount();
   }
 
   private readCheckpoint(name: string): number {
@@ -87,7 +99,7 @@ export class Projector {
     if (this.running) return;
     this.abort = new AbortController();
     this.running = this.tail(this.abort.signal).catch((e: unknown) => {
-      // An unreadable event stops the projector loudly; it never skips.
+      // Not transient, not a decode error: a bug. Stop loudly rather than guess.
       this.failure = e instanceof Error ? e : new Error(String(e));
       this.opts.logger.error({ err: this.failure }, 'projector stopped');
       this.events.emit('failed', this.failure);
@@ -104,17 +116,46 @@ export class Projector {
     this.db.close();
   }
 
-  private tail(signal: AbortSignal): Promise<void> {
-    // Batches come when full or when caught up, so a quiet log is projected without delay.
-    return this.store.follow(
-      this.position + 1,
-      (batch) => {
-        this.live.applyBatch(batch, (s) => this.store.streamIdOf(s), this.opts.beforeCommit);
-        this.position = batch.at(-1)!.position;
-        this.events.emit('advanced', this.position);
-      },
-      { batchSize: this.opts.batchSize ?? 2000, signal },
-    );
+  /**
+   * Batches come when full or when caught up, so a quiet log is projected without delay. A batch
+   * that hits a transient SQLite error was rolled back with its checkpoint: follow again from the
+   * checkpoint after a capped backoff, so the same batch is retried.
+   */
+  private async tail(signal: AbortSignal): Promise<void> {
+    const cap = this.opts.maxRetryDelayMs ?? 5000;
+    for (;;) {
+      try {
+        await this.store.followRaw(this.position + 1, (raw) => this.applyLive(raw), { batchSize: this.opts.batchSize ?? 2000, signal });
+        return;
+      } catch (e) {
+        if (signal.aborted) return;
+        if (!isTransientSqliteError(e)) throw e;
+        const attempts = (this.stall?.attempts ?? 0) + 1;
+        const delayMs = Math.min(cap, FIRST_RETRY_DELAY_MS * 2 ** (attempts - 1));
+        this.stall = { code: e.code, attempts, since: this.stall?.since ?? new Date().toISOString() };
+        this.opts.logger.warn({ err: e, code: e.code, attempts, delayMs, checkpoint: this.position }, 'projector: transient SQLite error, retrying the batch');
+        await sleep(delayMs, undefined, { signal }).catch(() => undefined);
+        if (signal.aborted) return;
+      }
+    }
+  }
+
+  private applyLive(raw: RawStoredMessage[]): void {
+    this.apply(this.live, raw, this.opts.beforeCommit);
+    this.position = raw.at(-1)!.position;
+    if (this.stall) this.opts.logger.info({ checkpoint: this.position, attempts: this.stall.attempts }, 'projector: recovered');
+    this.stall = null;
+    this.events.emit('advanced', this.position);
+  }
+
+  private apply(into: NodeProjection, raw: RawStoredMessage[], beforeCommit?: () => void): void {
+    const broken = into.applyBatch(raw.map(decodeForProjection), (s) => this.store.streamIdOf(s), beforeCommit);
+    for (const { nodeId, message } of broken) {
+      this.opts.logger.error(
+        { code: 'EVENT_INVALID', nodeId, position: message.position, reason: message.reason, projection: into.checkpointName },
+        'a message does not decode: its node is marked broken and no longer projected; every other node is',
+      );
+    }
   }
 
   /** Resolves once the read model includes `position`, or rejects after `timeoutMs`. */
@@ -154,22 +195,15 @@ export class Projector {
       const next = new NodeProjection(this.db, REBUILD_SUFFIX, REBUILD_CHECKPOINT);
       let cursor = 0;
       let replayed = 0;
-      const batchSize = this.opts.batchSize ?? 2000;
       // Chase the live checkpoint until a pass ends exactly on it; nothing awaits between that check and the swap.
       for (;;) {
         const target = this.position;
         if (cursor < target) {
-          let batch: StoredDecision[] = [];
-          for await (const d of this.store.readAll(cursor + 1, { upTo: target })) {
-            batch.push(d);
-            if (batch.length >= batchSize || d.position >= target) {
-              next.applyBatch(batch, (s) => this.store.streamIdOf(s));
-              replayed += batch.length;
-              cursor = d.position;
-              batch = [];
-              onProgress?.({ position: cursor, target });
-            }
-          }
+          await this.replay(next, cursor + 1, target, (position, n) => {
+            replayed += n;
+            cursor = position;
+            onProgress?.({ position, target });
+          });
         }
         if (cursor === this.position) break;
       }
@@ -183,5 +217,23 @@ export class Projector {
     } finally {
       this.rebuilding = false;
     }
+  }
+
+  /** Applies the log from `from` to `upTo` to another generation, through the same decoding as the live one. */
+  private async replay(into: NodeProjection, from: number, upTo: number, onApplied: (position: number, count: number) => void): Promise<void> {
+    const done = new AbortController();
+    await this.store.followRaw(
+      from,
+      (raw) => {
+        if (done.signal.aborted) return;
+        const upToTarget = raw.filter((m) => m.position <= upTo);
+        if (upToTarget.length > 0) {
+          this.apply(into, upToTarget);
+          onApplied(upToTarget.at(-1)!.position, upToTarget.length);
+        }
+        if (raw.at(-1)!.position >= upTo) done.abort();
+      },
+      { batchSize: this.opts.batchSize ?? 2000, signal: done.signal },
+    );
   }
 }

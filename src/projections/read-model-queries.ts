@@ -1,107 +1,33 @@
 import type { Database } from 'better-sqlite3';
+import { HEALTHY, jobColumns, nodeColumns, selectList, type JobView, type NodeRow, type NodeView } from './read-model-views.ts';
 
-export interface NodeView {
-  id: string;
-  name: string;
-  status: string;
-  provider: string;
-  serverType: string;
-  location: string;
-  image: string;
-  sshUser: string;
-  sshPort: number;
-  providerServerId: string | null;
-  ipv4: string | null;
-  currentJobId: string | null;
-  lastJobId: string | null;
-  updatedAt: string;
-  position: number;
-}
+export type { JobView, NodeView } from './read-model-views.ts';
 
-export interface JobView {
-  id: string;
+/** A node whose log holds a message that does not decode (see NodeProjection). */
+export interface BrokenNode {
   nodeId: string;
-  kind: 'node_provision';
-  status: string;
-  step: string;
-  attempt: number;
-  maxAttempts: number;
-  errorCode: string | null;
-  errorMessage: string | null;
-  runAfter: string | null;
-  requestedAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
   position: number;
+  reason: string;
+  at: string;
+  skipped: number;
 }
 
-interface NodeRow {
-  id: string;
-  name: string;
-  status: string;
-  provider: string;
-  server_type: string;
-  location: string;
-  image: string;
-  ssh_user: string;
-  ssh_port: number;
-  provider_server_id: string | null;
-  ipv4: string | null;
-  current_job_id: string | null;
-  last_job_id: string | null;
-  updated_at: string;
-  last_position: number;
+interface NodeWithHealth extends NodeRow {
+  brokenPosition: number | null;
+  brokenReason: string | null;
+  brokenAt: string | null;
+  brokenSkipped: number | null;
 }
 
-interface JobRow {
-  id: string;
-  node_id: string;
-  status: string;
-  step: string;
-  attempt: number;
-  max_attempts: number;
-  error_code: string | null;
-  error_message: string | null;
-  run_after: string | null;
-  requested_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  last_position: number;
-}
+const NODE_SELECT = `SELECT ${selectList(nodeColumns, 'n')},
+  b.position AS brokenPosition, b.reason AS brokenReason, b.stored_at AS brokenAt, b.skipped AS brokenSkipped
+  FROM nodes n LEFT JOIN broken_nodes b ON b.node_id = n.id`;
+const JOB_SELECT = `SELECT ${selectList(jobColumns, 'j')} FROM jobs j`;
+const BROKEN_SELECT = 'SELECT node_id AS nodeId, position, reason, stored_at AS at, skipped FROM broken_nodes';
 
-const toNode = (r: NodeRow): NodeView => ({
-  id: r.id,
-  name: r.name,
-  status: r.status,
-  provider: r.provider,
-  serverType: r.server_type,
-  location: r.location,
-  image: r.image,
-  sshUser: r.ssh_user,
-  sshPort: r.ssh_port,
-  providerServerId: r.provider_server_id,
-  ipv4: r.ipv4,
-  currentJobId: r.current_job_id,
-  lastJobId: r.last_job_id,
-  updatedAt: r.updated_at,
-  position: r.last_position,
-});
-
-const toJob = (r: JobRow): JobView => ({
-  id: r.id,
-  nodeId: r.node_id,
-  kind: 'node_provision',
-  status: r.status,
-  step: r.step,
-  attempt: r.attempt,
-  maxAttempts: r.max_attempts,
-  errorCode: r.error_code,
-  errorMessage: r.error_message,
-  runAfter: r.run_after,
-  requestedAt: r.requested_at,
-  startedAt: r.started_at,
-  finishedAt: r.finished_at,
-  position: r.last_position,
+const toNode = ({ brokenPosition, brokenReason, brokenAt, brokenSkipped, ...row }: NodeWithHealth): NodeView => ({
+  ...row,
+  projection: brokenPosition === null ? HEALTHY : { broken: true, position: brokenPosition, reason: brokenReason, at: brokenAt, skipped: brokenSkipped ?? 0 },
 });
 
 /** Read-only queries over the live read model. Statements are prepared per call: a rebuild swaps the tables underneath. */
@@ -109,24 +35,21 @@ export class ReadModelQueries {
   constructor(private readonly db: Database) {}
 
   listNodes(o: { limit: number; afterId?: string }): NodeView[] {
-    const rows = this.db
-      .prepare('SELECT * FROM nodes WHERE id > ? ORDER BY id LIMIT ?')
-      .all(o.afterId ?? '', o.limit) as NodeRow[];
+    const rows = this.db.prepare(`${NODE_SELECT} WHERE n.id > ? ORDER BY n.id LIMIT ?`).all(o.afterId ?? '', o.limit) as NodeWithHealth[];
     return rows.map(toNode);
   }
 
   getNode(id: string): NodeView | null {
-    const row = this.db.prepare('SELECT * FROM nodes WHERE id = ?').get(id) as NodeRow | undefined;
+    const row = this.db.prepare(`${NODE_SELECT} WHERE n.id = ?`).get(id) as NodeWithHealth | undefined;
     return row ? toNode(row) : null;
   }
 
   getJob(id: string): JobView | null {
-    const row = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined;
-    return row ? toJob(row) : null;
+    return (this.db.prepare(`${JOB_SELECT} WHERE j.id = ?`).get(id) as JobView | undefined) ?? null;
   }
 
   jobsOfNode(nodeId: string): JobView[] {
-    return (this.db.prepare('SELECT * FROM jobs WHERE node_id = ? ORDER BY requested_at').all(nodeId) as JobRow[]).map(toJob);
+    return this.db.prepare(`${JOB_SELECT} WHERE j.node_id = ? ORDER BY j.requested_at`).all(nodeId) as JobView[];
   }
 
   countJobsByStatus(): Record<string, number> {
@@ -134,11 +57,22 @@ export class ReadModelQueries {
     return Object.fromEntries(rows.map((r) => [r.status, r.n]));
   }
 
-  /** Every row of both tables, for comparing generations. */
-  dump(): { nodes: NodeView[]; jobs: JobView[] } {
+  /** How many nodes the projection has marked broken: for the metric and readiness. */
+  brokenNodeCount(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM broken_nodes').get() as { n: number }).n;
+  }
+
+  /** The broken nodes by id, including those broken before their first good message (they have no node row). */
+  brokenNodes(limit = 100): BrokenNode[] {
+    return this.db.prepare(`${BROKEN_SELECT} ORDER BY node_id LIMIT ?`).all(limit) as BrokenNode[];
+  }
+
+  /** Every row of the tables, for comparing generations. */
+  dump(): { nodes: NodeView[]; jobs: JobView[]; broken: BrokenNode[] } {
     return {
-      nodes: (this.db.prepare('SELECT * FROM nodes ORDER BY id').all() as NodeRow[]).map(toNode),
-      jobs: (this.db.prepare('SELECT * FROM jobs ORDER BY id').all() as JobRow[]).map(toJob),
+      nodes: (this.db.prepare(`${NODE_SELECT} ORDER BY n.id`).all() as NodeWithHealth[]).map(toNode),
+      jobs: this.db.prepare(`${JOB_SELECT} ORDER BY j.id`).all() as JobView[],
+      broken: this.db.prepare(`${BROKEN_SELECT} ORDER BY node_id`).all() as BrokenNode[],
     };
   }
 }

@@ -18,6 +18,11 @@ export interface ServerSpec {
   location: string;
   image: string;
   sshKeyId: string;
+  /**
+   * True only when no earlier create attempt for this node can have reached the provider (no recorded
+   * intent before this one): the look-ups before the POST are then skipped. Name uniqueness still guards.
+   */
+  knownAbsent?: boolean;
 }
 
 export type ServerStatus =
@@ -78,8 +83,7 @@ export type ProviderErrorCode =
   | 'PROVIDER_SERVER_NOT_FOUND'
   | 'PROVIDER_ACTION_FAILED'
   | 'PROVIDER_ACTION_TIMEOUT'
-  | 'PROVIDER_BAD_RESPONSE'
-  | 'PROVIDER_CONFIG_INVALID';
+  | 'PROVIDER_BAD_RESPONSE';
 
 export class ProviderError extends AppError {
   constructor(

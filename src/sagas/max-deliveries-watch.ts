@@ -1,6 +1,5 @@
-import { AckPolicy, DeliverPolicy, JetStreamApiError, StorageType } from '@nats-io/jetstream';
 import { z } from 'zod';
-import type { EventStore } from '../eventstore/event-store.ts';
+import type { Deliveries, EventStore } from '../eventstore/event-store.ts';
 import type { Logger } from '../logging/logger.ts';
 
 const advisorySchema = z.object({
@@ -10,6 +9,10 @@ const advisorySchema = z.object({
   deliveries: z.number().int().positive(),
 });
 
+/** An advisory that could not be recorded is tried again after this long. */
+const RETRY_MS = 1000;
+const ADVISORY_ACK_WAIT_MS = 30_000;
+
 export interface MaxDeliveriesWatchOptions {
   store: EventStore;
   consumerName: string;
@@ -17,75 +20,55 @@ export interface MaxDeliveriesWatchOptions {
   onExhausted: (streamSeq: number, deliveries: number) => Promise<void>;
 }
 
+const decoder = new TextDecoder();
+const parseJson = (data: Uint8Array): unknown => {
+  try {
+    return JSON.parse(decoder.decode(data));
+  } catch {
+    return undefined;
+  }
+};
+
 /**
  * Turns JetStream's MAX_DELIVERIES advisory into a callback. The advisory is a plain NATS
- * message, lost if no worker listens at that moment, so it is captured into a small stream
- * of its own and read through a durable consumer: a worker that starts later still sees it.
+ * message, lost if no worker listens at that moment, so the store captures it into a small
+ * stream of its own, read here through a durable consumer: a worker that starts later still sees it.
  */
 export class MaxDeliveriesWatch {
-  private close: (() => Promise<unknown>) | null = null;
+  private messages: Deliveries | null = null;
   private loop: Promise<void> | null = null;
 
   constructor(private readonly o: MaxDeliveriesWatchOptions) {}
 
-  /** Every consumer of the event stream is captured; each watch reads its own consumer's advisories. */
-  private get streamSubject(): string {
-    return `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${this.o.store.streamName}.*`;
-  }
-
-  private get subject(): string {
-    return `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${this.o.store.streamName}.${this.o.consumerName}`;
-  }
-
-  private get streamName(): string {
-    return `${this.o.store.streamName}_MAX_DELIVERIES`;
-  }
-
   async start(): Promise<void> {
-    const { jsm, js } = this.o.store;
-    try {
-      await jsm.streams.info(this.streamName);
-    } catch (e) {
-      if (!(e instanceof JetStreamApiError) || e.code !== 10059) throw e;
-      await jsm.streams.add({ name: this.streamName, subjects: [this.streamSubject], storage: StorageType.File, max_age: 7 * 24 * 3600 * 1e9 });
-    }
-    const durable = `${this.o.consumerName}-exhausted`;
-    try {
-      await jsm.consumers.info(this.streamName, durable);
-    } catch (e) {
-      if (!(e instanceof JetStreamApiError) || e.code !== 10014) throw e;
-      await jsm.consumers.add(this.streamName, {
-        durable_name: durable,
-        ack_policy: AckPolicy.Explicit,
-        deliver_policy: DeliverPolicy.All,
-        filter_subject: this.subject,
-        ack_wait: 30_000 * 1e6,
-      });
-    }
-    const messages = await (await js.consumers.get(this.streamName, durable)).consume({ max_messages: 16 });
-    this.close = () => messages.close();
+    const { store, consumerName, logger } = this.o;
+    const { stream, subject } = await store.captureMaxDeliveries(consumerName);
+    const durable = `${consumerName}-exhausted`;
+    await store.ensureDurableConsumer({ name: durable, stream, filterSubject: subject, ackWaitMs: ADVISORY_ACK_WAIT_MS });
+    const messages = await store.consume(durable, { stream, maxMessages: 16 });
+    this.messages = messages;
     this.loop = (async () => {
       for await (const m of messages) {
-        const parsed = advisorySchema.safeParse(m.json());
+        const parsed = advisorySchema.safeParse(parseJson(m.data));
         if (!parsed.success) {
-          this.o.logger.error({ subject: m.subject }, 'saga: unreadable MAX_DELIVERIES advisory');
+          logger.error({ subject: m.subject }, 'unreadable MAX_DELIVERIES advisory');
           m.term();
           continue;
         }
         try {
-          this.o.logger.error({ position: parsed.data.stream_seq, deliveries: parsed.data.deliveries }, 'saga: a step exhausted its deliveries; failing its job');
+          logger.error({ position: parsed.data.stream_seq, deliveries: parsed.data.deliveries }, 'a step exhausted its deliveries; failing its job');
           await this.o.onExhausted(parsed.data.stream_seq, parsed.data.deliveries);
           m.ack();
         } catch (e) {
-          this.o.logger.error({ err: e }, 'saga: could not record an exhausted step; will retry');
-          m.nak(1000);
+          logger.error({ err: e }, 'could not record an exhausted step; will retry');
+          m.nak(RETRY_MS);
         }
       }
     })();
   }
 
   async stop(): Promise<void> {
-    await this.close?.();
+    await this.messages?.close();
     await this.loop;
   }
 }

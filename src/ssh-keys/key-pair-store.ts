@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, link, mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { AppError } from '../errors/app-error.ts';
@@ -126,19 +125,4 @@ export const loadOrCreateSshKeyPair = async (o: SshKeyStoreOptions): Promise<Ssh
   await writeFile(paths.publicKey, `${generated.publicKey}\n`, { mode: 0o600 });
   await chmod(paths.publicKey, 0o600);
   return makePair(generated.publicKey, generated.privateKey);
-};
-
-/**
- * Runs `use` with the private key in a 0600 file inside a fresh 0700 temp dir (for `ssh -i`),
- * and removes both afterwards whatever happens.
- */
-export const withPrivateKeyFile = async <T>(pair: SshKeyPair, use: (path: string) => Promise<T>): Promise<T> => {
-  const dir = await mkdtemp(join(tmpdir(), 'pressluft-ssh-'));
-  try {
-    const path = join(dir, 'id_ed25519');
-    await writeFile(path, pair.privateKey, { mode: 0o600 });
-    return await use(path);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
 };

@@ -61,3 +61,29 @@ export const waitForFile = async (path: string, ms: number): Promise<string> => 
     await new Promise((r) => setTimeout(r, 100));
   }
 };
+
+/** Live processes whose command line mentions `marker` (a run root), with their command name. */
+export const processesMentioning = async (marker: string): Promise<Array<{ pid: number; comm: string }>> => {
+  const found: Array<{ pid: number; comm: string }> = [];
+  for (const pid of (await readdir('/proc')).filter((e) => /^\d+$/.test(e))) {
+    if (Number(pid) === process.pid) continue;
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    if (stat === '' || stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue;
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.includes(marker)) found.push({ pid: Number(pid), comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) });
+  }
+  return found;
+};
+
+/** Regular files under `root` (recursively) whose content holds any of `needles`. */
+export const filesContaining = async (root: string, needles: string[]): Promise<string[]> => {
+  const hits: string[] = [];
+  const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
+  for (const e of entries) {
+    if (!e.isFile()) continue;
+    const path = join(e.parentPath, e.name);
+    const text = await readFile(path, 'utf8').catch(() => '');
+    if (needles.some((n) => text.includes(n))) hits.push(path);
+  }
+  return hits;
+};

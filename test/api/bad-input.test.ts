@@ -73,6 +73,7 @@ const cases: Case[] = [
   { what: 'sshUser starting with a digit', body: nodeBody({ sshUser: '1root' }), status: 400, code: 'bad_request' },
   { what: 'sshUser with a space', body: nodeBody({ sshUser: 'ro ot' }), status: 400, code: 'bad_request' },
   { what: 'empty sshUser', body: nodeBody({ sshUser: '' }), status: 400, code: 'bad_request' },
+  { what: 'non-root sshUser (ADR 0071)', body: nodeBody({ sshUser: 'deploy' }), status: 422, code: 'ssh_user_unsupported' },
   // bad ids, params and queries
   { what: 'node id with a dot', method: 'GET', url: '/v1/nodes/n.1', status: 400, code: 'bad_request' },
   { what: 'node id with a NATS wildcard', method: 'GET', url: '/v1/nodes/n%3E', status: 400, code: 'bad_request' },

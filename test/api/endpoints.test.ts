@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { jobView, nodeView } from '../../src/api/api-schemas.ts';
 import { handleCommand } from '../../src/commands/command-handler.ts';
 import { ctx } from '../support/node-fixtures.ts';
 import { AUTH, nodeBody, useApi } from './api-harness.ts';
@@ -28,12 +29,17 @@ describe('commands and queries', () => {
       sshPort: 22,
       providerServerId: null,
       ipv4: null,
+      ipv6: null,
       currentJobId: created.jobId,
       lastJobId: null,
       position: created.position,
+      projection: { broken: false, position: null, reason: null, at: null, skipped: 0 },
     });
+    // The views are derived from one column list: the answer has exactly the schema's fields.
+    expect(Object.keys(node.json()).sort()).toEqual(Object.keys(nodeView.shape).sort());
     const job = await h.call('GET', `/v1/jobs/${created.jobId}?minPosition=${created.position}`);
-    expect(job.json()).toMatchObject({ id: created.jobId, nodeId: created.nodeId, kind: 'node_provision', status: 'queued', step: 'queued', attempt: 0, maxAttempts: 3, errorCode: null });
+    expect(job.json()).toMatchObject({ id: created.jobId, nodeId: created.nodeId, kind: 'node_provision', status: 'queued', step: 'queued', attempt: 0, maxAttempts: 3, errorCode: null, updatedAt: expect.any(String) });
+    expect(Object.keys(job.json()).sort()).toEqual(Object.keys(jobView.shape).sort());
   });
 
   it('lists nodes with paging', async () => {

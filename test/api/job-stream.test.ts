@@ -2,6 +2,8 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handleCommand } from '../../src/commands/command-handler.ts';
 import { readSse, type SseEvent } from '../../src/cli/sse-reader.ts';
+import { JOB_STREAM_LIMITS } from '../../src/api/routes/job-routes.ts';
+import { StreamQuota } from '../../src/api/sse.ts';
 import { ctx } from '../support/node-fixtures.ts';
 import { AUTH, nodeBody, useApi } from './api-harness.ts';
 
@@ -46,10 +48,10 @@ describe('GET /v1/jobs/:jobId/stream', () => {
     expect(JSON.parse(live.data)).toMatchObject({ type: 'JobStarted', data: { jobId, attempt: 1 } });
 
     const progress = { index: 3, total: 17, task: 'base : install packages', host: 'node', status: 'changed', jobId, attempt: 1 };
-    h.store.nc.publish(`pa.progress.${jobId}`, JSON.stringify(progress));
+    h.store.publishProgress(jobId, progress);
     // Garbage and other jobs' progress on the same subject are dropped.
-    h.store.nc.publish(`pa.progress.${jobId}`, 'not json');
-    h.store.nc.publish(`pa.progress.${jobId}`, JSON.stringify({ ...progress, jobId: 'j_other' }));
+    h.store.publishProgress(jobId, 'not an object');
+    h.store.publishProgress(jobId, { ...progress, jobId: 'j_other' });
     const p = await stream.next();
     expect(p.event).toBe('progress');
     expect(JSON.parse(p.data)).toEqual(progress);
@@ -77,6 +79,68 @@ describe('GET /v1/jobs/:jobId/stream', () => {
 
     const resumed = await openStream(jobId, { 'last-event-id': String(position) });
     expect(JSON.parse((await resumed.next()).data)).toMatchObject({ type: 'JobCancelRequested' });
+  });
+
+  it('clamps a Last-Event-ID past the job to its last position: a finished job ends at once, a running one resumes', async () => {
+    const done = await createNode('clamped-done');
+    await handleCommand(h.repo, done.nodeId, { type: 'RequestCancel', jobId: done.jobId, reason: 'test' }, ctx());
+    const cancelled = await handleCommand(h.repo, done.nodeId, { type: 'ConfirmCancel', jobId: done.jobId }, ctx({ actor: 'saga' }));
+    await h.projector.waitFor(cancelled.position, 5000);
+    const finished = await openStream(done.jobId, { 'last-event-id': '999999' });
+    const end = await finished.next();
+    expect(end.event).toBe('end');
+    expect(JSON.parse(end.data)).toEqual({ jobId: done.jobId, status: 'cancelled', position: cancelled.position });
+    expect(await finished.ended()).toBe(true);
+
+    const running = await createNode('clamped-running');
+    const resumed = await openStream(running.jobId, { 'last-event-id': '999999' });
+    const started = await handleCommand(h.repo, running.nodeId, { type: 'StartAttempt', jobId: running.jobId }, ctx({ actor: 'saga' }));
+    const live = await resumed.next();
+    expect(live.id).toBe(String(started.position));
+    expect(JSON.parse(live.data)).toMatchObject({ type: 'JobStarted' });
+    await handleCommand(h.repo, running.nodeId, { type: 'RequestCancel', jobId: running.jobId, reason: 'test' }, ctx());
+    await handleCommand(h.repo, running.nodeId, { type: 'ConfirmCancel', jobId: running.jobId }, ctx({ actor: 'saga' }));
+    for (let e = await resumed.next(); e.event !== 'end'; e = await resumed.next());
+    expect(await resumed.ended()).toBe(true);
+  });
+
+  it(`answers 429 too_many_streams beyond ${JOB_STREAM_LIMITS.perKey} streams on one job, and frees the slot when a stream closes`, async () => {
+    const { jobId } = await createNode('crowded');
+    const open: AbortController[] = [];
+    for (let i = 0; i < JOB_STREAM_LIMITS.perKey; i++) {
+      const c = new AbortController();
+      const res = await fetch(`${base}/v1/jobs/${jobId}/stream`, { headers: AUTH, signal: c.signal });
+      expect(res.status).toBe(200);
+      open.push(c);
+    }
+    const refused = await fetch(`${base}/v1/jobs/${jobId}/stream`, { headers: AUTH });
+    expect(refused.status).toBe(429);
+    expect(await refused.json()).toMatchObject({ error: { code: 'too_many_streams', details: { scope: 'per_job', limit: JOB_STREAM_LIMITS.perKey } } });
+    open.pop()!.abort();
+    await expect
+      .poll(async () => {
+        const c = new AbortController();
+        const res = await fetch(`${base}/v1/jobs/${jobId}/stream`, { headers: AUTH, signal: c.signal });
+        if (res.status === 200) open.push(c);
+        return res.status;
+      }, { timeout: 5000, interval: 100 })
+      .toBe(200);
+    for (const c of open) c.abort();
+  });
+
+  it('caps streams per key and in total, and a released slot is reusable once', () => {
+    const quota = new StreamQuota({ perKey: 2, total: 3 });
+    const a1 = quota.take('a');
+    const a2 = quota.take('a');
+    expect(quota.take('a')).toEqual({ full: 'per_job', limit: 2 });
+    const b1 = quota.take('b');
+    expect(quota.take('c')).toEqual({ full: 'total', limit: 3 });
+    if (!('release' in a1) || !('release' in a2) || !('release' in b1)) throw new Error('expected slots');
+    a1.release();
+    a1.release();
+    expect(quota.open).toBe(2);
+    expect('release' in quota.take('c')).toBe(true);
+    expect(quota.take('d')).toEqual({ full: 'total', limit: 3 });
   });
 
   it('closes open streams when the server closes', async () => {

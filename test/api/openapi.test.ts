@@ -41,6 +41,7 @@ describe('GET /openapi.json', () => {
         '/v1/nodes/{nodeId}/events',
         '/v1/nodes/{nodeId}/provision',
         '/v1/nodes/{nodeId}/state',
+        '/v1/events/{position}',
         '/v1/projections',
         '/v1/projections/rebuild',
       ].sort(),

@@ -1,9 +1,9 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { provisionIds } from '../../src/api/node-ids.ts';
+import { provisionIds } from '../../src/commands/node-ids.ts';
 import { startControlPlane, type ControlPlane } from '../../src/app/control-plane.ts';
 import { handleCommand } from '../../src/commands/command-handler.ts';
 import type { NodeCommand } from '../../src/commands/node-commands.ts';
@@ -12,14 +12,15 @@ import { useNatsServer } from '../support/nats.ts';
 import { ctx } from '../support/node-fixtures.ts';
 import { captureLogger } from '../support/silent-logger.ts';
 
-// Every CLI run starts node + tsx afresh (seconds on a busy machine), so tests get room.
-vi.setConfig({ testTimeout: 180_000 });
+// Every CLI run starts node afresh (seconds on a busy machine), so tests get room.
+vi.setConfig({ testTimeout: 180_000, hookTimeout: 600_000 });
 
 const nats = useNatsServer();
 let cp: ControlPlane;
 let dataDir = '';
 
 beforeAll(async () => {
+  // The tests run bin/pressluft.js as users do: the compiled dist/ (vitest's globalSetup rebuilds it if src/ changed).
   dataDir = await mkdtemp(join(tmpdir(), 'pressluft-cli-'));
   // No PRESSLUFT_API_TOKEN: the control plane generates one and the CLI finds it in the data dir.
   const config = loadConfig({ NATS_URL: nats.server.url, PRESSLUFT_DATA_DIR: dataDir, PRESSLUFT_PORT: '0', PRESSLUFT_ROLE: 'api', PRESSLUFT_STREAM: 'CLI', PRESSLUFT_SUBJECT_PREFIX: 'pc' });
@@ -55,9 +56,9 @@ const drive = async (nodeId: string, jobId: string, outcome: 'succeed' | 'fail')
   await run({ type: 'RecordServerReady', jobId, attempt: 1, serverId: '42', ipv4: '127.0.0.1', ipv6: null, providerStatus: 'running' });
   await run({ type: 'RecordAnsibleStarted', jobId, attempt: 1, playbook: 'node-provision.yml' });
   for (const index of [1, 2]) {
-    cp.store.nc.publish(`pc.progress.${jobId}`, JSON.stringify({ index, total: 2, task: `step ${index}`, host: 'node', status: 'ok', jobId, attempt: 1 }));
+    cp.store.publishProgress(jobId, { index, total: 2, task: `step ${index}`, host: 'node', status: 'ok', jobId, attempt: 1 });
   }
-  await cp.store.nc.flush();
+  await cp.store.ping();
   await new Promise((r) => setTimeout(r, 200));
   const recap = { ok: 2, changed: 0, failures: 0, unreachable: 0, skipped: 0, rescued: 0, ignored: 0 };
   await run({ type: 'RecordAnsibleResult', jobId, attempt: 1, result: { ok: true, errorCode: null, retryable: false, exitCode: 0, recap, durationMs: 1200, outputTail: '', finishedAt: new Date().toISOString() } });
@@ -148,7 +149,7 @@ describe('pressluft CLI against a running control plane', () => {
     const missing = await cli(['node', 'get', 'n_missing']);
     expect(missing.exitCode).toBe(1);
     expect(missing.stderr).toContain('error [not_found]');
-    const wrongToken = await cli(['node', 'list', '--token', 'wrong-token-wrong-token']);
+    const wrongToken = await cli(['node', 'list'], { PRESSLUFT_API_TOKEN: 'wrong-token-wrong-token' });
     expect(wrongToken.exitCode).toBe(1);
     expect(wrongToken.stderr).toContain('error [unauthorized]');
     expect(wrongToken.stderr).not.toContain(cp.apiToken);
@@ -174,6 +175,16 @@ describe('pressluft serve', () => {
     expect(r.stderr).toContain('PRESSLUFT_PORT');
   });
 
+  it('refuses to listen beyond loopback in plaintext, and a plaintext Hetzner endpoint off loopback', async () => {
+    const open = await execa('node', ['bin/pressluft.js', 'serve'], { reject: false, env: { PRESSLUFT_HOST: '0.0.0.0', PRESSLUFT_DATA_DIR: dataDir } });
+    expect(open.exitCode).toBe(2);
+    expect(open.stderr).toContain('CONFIG_INVALID');
+    expect(open.stderr).toMatch(/PRESSLUFT_HOST: listening beyond loopback needs TLS/);
+    const endpoint = await execa('node', ['bin/pressluft.js', 'serve'], { reject: false, env: { HCLOUD_TOKEN: 't', HCLOUD_ENDPOINT: 'http://api.hetzner.cloud/v1', PRESSLUFT_DATA_DIR: dataDir } });
+    expect(endpoint.exitCode).toBe(2);
+    expect(endpoint.stderr).toMatch(/HCLOUD_ENDPOINT: must be https:\/\//);
+  });
+
   it('serves until SIGTERM and then stops cleanly', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'pressluft-serve-'));
     const child = execa('node', ['bin/pressluft.js', 'serve'], {
@@ -194,5 +205,38 @@ describe('pressluft serve', () => {
     const done = await child;
     expect(done.exitCode).toBe(0);
     await rm(dir, { recursive: true, force: true });
+  });
+});
+
+describe('the API token never comes from argv', () => {
+  it('refuses --token without echoing its value', async () => {
+    for (const args of [['--token', 'argv-secret-0123456789'], ['--token=argv-secret-0123456789']]) {
+      const r = await cli(['node', 'list', ...args]);
+      expect(r.exitCode).toBe(2);
+      expect(r.stderr).toContain('error [usage]: --token is not accepted');
+      expect(r.stderr).toContain('--token-file');
+      expect(`${r.stdout}${r.stderr}`).not.toContain('argv-secret');
+    }
+  });
+
+  it('reads it from --token-file, --token-stdin or PRESSLUFT_API_TOKEN', async () => {
+    const file = join(dataDir, 'cli-token');
+    await writeFile(file, `${cp.apiToken}\n`, { mode: 0o600 });
+    // The data dir's own token file is out of the way: each source must work on its own.
+    const env = { PRESSLUFT_DATA_DIR: join(dataDir, 'elsewhere') };
+    expect((await cli(['node', 'list', '--token-file', file], env)).exitCode).toBe(0);
+    const stdin = await execa('node', ['bin/pressluft.js', 'node', 'list', '--token-stdin', '--json'], {
+      reject: false,
+      input: `${cp.apiToken}\n`,
+      env: { PRESSLUFT_URL: cp.url ?? '', PRESSLUFT_API_TOKEN: '', ...env },
+    });
+    expect(stdin.exitCode, stdin.stderr).toBe(0);
+    expect(json(stdin)).toMatchObject({ nodes: expect.any(Array) });
+    expect((await cli(['node', 'list'], { ...env, PRESSLUFT_API_TOKEN: cp.apiToken })).exitCode).toBe(0);
+    expect((await cli(['node', 'list'], env)).stderr).toContain('error [unauthorized]: no API token');
+    const missing = await cli(['node', 'list', '--token-file', join(dataDir, 'no-such-file')], env);
+    expect([missing.exitCode, missing.stderr]).toEqual([2, expect.stringContaining('--token-file')]);
+    const both = await cli(['node', 'list', '--token-file', file, '--token-stdin'], env);
+    expect(both.exitCode).toBe(2);
   });
 });

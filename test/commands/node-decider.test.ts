@@ -31,7 +31,8 @@ const outcome = (over: Partial<AnsibleOutcome> = {}): AnsibleOutcome => ({
   exitCode: 2,
   recap: { ...recap, failures: 1 },
   durationMs: 5000,
-  outputTail: 'TASK [x] failed',
+  outputTail: 'PLAY [all]\nTASK [x] ***\nfatal: [web-1]: FAILED! => {"msg": "boom"}\nPLAY RECAP',
+  errorMessage: 'task "x" failed on web-1: boom',
   finishedAt: '2026-11-26T12:10:00.000Z',
   ...over,
 });
@@ -112,15 +113,22 @@ describe('node decider: Ansible and the outcome', () => {
     given([...acquired, ansibleStarted])
       .when({ type: 'RecordAnsibleResult', ...ref, result: outcome() })
       .then([
-        event('AnsibleFailed', { ...ref, errorCode: 'ANSIBLE_HOST_FAILED', retryable: true, exitCode: 2, recap: { ...recap, failures: 1 }, durationMs: 5000, outputTail: 'TASK [x] failed' }),
-        event('RetryScheduled', { ...ref, errorCode: 'ANSIBLE_HOST_FAILED', errorMessage: 'TASK [x] failed', runAfter: '2026-11-26T12:11:00.000Z' }),
+        event('AnsibleFailed', { ...ref, errorCode: 'ANSIBLE_HOST_FAILED', retryable: true, exitCode: 2, recap: { ...recap, failures: 1 }, durationMs: 5000, outputTail: 'PLAY [all]\nTASK [x] ***\nfatal: [web-1]: FAILED! => {"msg": "boom"}\nPLAY RECAP' }),
+        event('RetryScheduled', { ...ref, errorCode: 'ANSIBLE_HOST_FAILED', errorMessage: 'task "x" failed on web-1: boom', runAfter: '2026-11-26T12:11:00.000Z' }),
+      ]));
+  it('falls back to the error code when the runner gave no one-line summary, never to the raw tail', () =>
+    given([...acquired, ansibleStarted])
+      .when({ type: 'RecordAnsibleResult', ...ref, result: outcome({ errorMessage: undefined, errorCode: 'ANSIBLE_SYNTAX_ERROR', retryable: false, exitCode: 4 }) })
+      .then([
+        event('AnsibleFailed', { ...ref, errorCode: 'ANSIBLE_SYNTAX_ERROR', retryable: false, exitCode: 4, recap: { ...recap, failures: 1 }, durationMs: 5000, outputTail: 'PLAY [all]\nTASK [x] ***\nfatal: [web-1]: FAILED! => {"msg": "boom"}\nPLAY RECAP' }),
+        event('ProvisionFailed', { ...ref, errorCode: 'ANSIBLE_SYNTAX_ERROR', errorMessage: 'ANSIBLE_SYNTAX_ERROR', step: 'ansible' }),
       ]));
   it('fails at once on a non-retryable Ansible failure', () =>
     given([...acquired, ansibleStarted])
       .when({ type: 'RecordAnsibleResult', ...ref, result: outcome({ errorCode: 'ANSIBLE_SYNTAX_ERROR', retryable: false, exitCode: 4 }) })
       .then([
-        event('AnsibleFailed', { ...ref, errorCode: 'ANSIBLE_SYNTAX_ERROR', retryable: false, exitCode: 4, recap: { ...recap, failures: 1 }, durationMs: 5000, outputTail: 'TASK [x] failed' }),
-        event('ProvisionFailed', { ...ref, errorCode: 'ANSIBLE_SYNTAX_ERROR', errorMessage: 'TASK [x] failed', step: 'ansible' }),
+        event('AnsibleFailed', { ...ref, errorCode: 'ANSIBLE_SYNTAX_ERROR', retryable: false, exitCode: 4, recap: { ...recap, failures: 1 }, durationMs: 5000, outputTail: 'PLAY [all]\nTASK [x] ***\nfatal: [web-1]: FAILED! => {"msg": "boom"}\nPLAY RECAP' }),
+        event('ProvisionFailed', { ...ref, errorCode: 'ANSIBLE_SYNTAX_ERROR', errorMessage: 'task "x" failed on web-1: boom', step: 'ansible' }),
       ]));
   it('uses the second backoff on the second attempt and fails after the last', () => {
     const retry1 = event('RetryScheduled', { ...ref, errorCode: 'PROVIDER_UNAVAILABLE', errorMessage: '503', runAfter: '2026-11-26T12:01:00.000Z' });

@@ -24,6 +24,29 @@ describe('config', () => {
     expect(loadConfig({ HCLOUD_TOKEN: 'x', HCLOUD_ENDPOINT: 'https://api.hetzner.cloud/v1' }).hetzner.endpoint).toBe('https://api.hetzner.cloud/v1');
   });
 
+  it('reads HCLOUD_TOKEN and HCLOUD_ENDPOINT as Hetzner’s CLI does, and bounds each request by HCLOUD_TIMEOUT_MS', () => {
+    const token = 'tok-0123456789abcdef';
+    expect(loadConfig({ HCLOUD_TOKEN: token, HCLOUD_ENDPOINT: 'http://127.0.0.1:4010/v1' }).hetzner).toEqual({
+      token, endpoint: 'http://127.0.0.1:4010/v1', timeoutMs: 30_000,
+    });
+    expect(loadConfig({ HCLOUD_TIMEOUT_MS: '2500' }).hetzner.timeoutMs).toBe(2500);
+  });
+
+  it('refuses a non-http(s) HCLOUD_ENDPOINT without echoing the token', () => {
+    const token = 'tok-0123456789abcdef';
+    const e = (() => {
+      try {
+        loadConfig({ HCLOUD_TOKEN: token, HCLOUD_ENDPOINT: 'ftp://x' });
+      } catch (err) {
+        return err;
+      }
+      throw new Error('loadConfig accepted an ftp endpoint');
+    })();
+    expect(e).toBeInstanceOf(ConfigError);
+    expect(e).toMatchObject({ code: 'CONFIG_INVALID', retryable: false, message: expect.stringMatching(/^invalid configuration: HCLOUD_ENDPOINT:/) });
+    expect(JSON.stringify({ m: (e as Error).message, d: (e as ConfigError).details })).not.toContain(token);
+  });
+
   it.each([
     ['PRESSLUFT_PORT', 'eighty'],
     ['PRESSLUFT_PORT', '70000'],
@@ -33,6 +56,8 @@ describe('config', () => {
     ['PRESSLUFT_API_TOKEN', 'short'],
     ['PRESSLUFT_SECRET_KEY', 'nothex'],
     ['PRESSLUFT_MAX_ATTEMPTS', '0'],
+    ['HCLOUD_TIMEOUT_MS', '50'],
+    ['HCLOUD_TIMEOUT_MS', 'soon'],
   ])('stops start-up on a bad %s and names the variable', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^invalid configuration: ${name}:`));

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { EventStore, WrongExpectedVersion, versionBelow } from '../../src/eventstore/event-store.ts';
-import { toEnvelopes } from '../../src/commands/command-handler.ts';
+import { EventStore, WrongExpectedVersion } from '../../src/eventstore/event-store.ts';
+import { versionBelow } from '../../src/eventstore/nats-connection.ts';
+import { toEnvelopes } from '../../src/events/envelope.ts';
 import { event } from '../../src/events/node-events.ts';
 import { EventDecodeError } from '../../src/events/event-codec.ts';
 import { useNatsServer } from '../support/nats.ts';
@@ -26,12 +27,16 @@ afterAll(async () => {
 
 describe('event store over a real nats-server', () => {
   it('asserts the effective stream config and warns about servers below 2.10', async () => {
-    const info = await store.jsm.streams.info('EVT');
+    // Read back through a connection of the test's own: the store exposes no client handles.
+    const nc = await connect({ servers: nats.server.url });
+    const info = await (await jetstreamManager(nc)).streams.info('EVT');
+    const serverVersion = nc.info?.version ?? '';
+    await nc.close();
     expect(info.config).toMatchObject({ deny_delete: true, deny_purge: true, allow_direct: true, storage: 'file', duplicate_window: 120_000_000_000 });
     expect(versionBelow('2.9.10', '2.10.0')).toBe(true);
     expect(versionBelow('2.10.0', '2.10.0')).toBe(false);
     expect(versionBelow('2.11.3', '2.10.0')).toBe(false);
-    if (versionBelow(store.nc.info?.version ?? '', '2.10.0')) expect(lines.some((l) => l.includes('clustered (R3) deployments need nats-server >= 2.10'))).toBe(true);
+    if (versionBelow(serverVersion, '2.10.0')) expect(lines.some((l) => l.includes('clustered (R3) deployments need nats-server >= 2.10'))).toBe(true);
   });
 
   it('refuses an append at a stale expected version with WrongExpectedVersion', async () => {
@@ -86,6 +91,65 @@ describe('event store over a real nats-server', () => {
     const read = store.readStream('n-bad');
     await expect(read).rejects.toBeInstanceOf(EventDecodeError);
     await expect(read).rejects.toThrow(`invalid event in pl.node.n-bad at position ${ack.seq}`);
+  });
+
+  it('opens from a comma-separated URL list and from connection options, owns the connection and reports it closed', async () => {
+    const url = nats.server.url;
+    const fromList = await EventStore.open(`${url}, ${url}`, { streamName: 'EVT', subjectPrefix: 'pl', duplicateWindowMs: 120_000, logger });
+    expect(await fromList.ping()).toBe('ok');
+    await fromList.close();
+    const fromOptions = await EventStore.open({ servers: [url], name: 'pressluft-test' }, { streamName: 'EVT', subjectPrefix: 'pl', duplicateWindowMs: 120_000, logger });
+    expect(fromOptions.connectionClosed).toBe(false);
+    await fromOptions.close();
+    expect(fromOptions.connectionClosed).toBe(true);
+    expect(await fromOptions.ping()).toBe('closed');
+  });
+
+  it('ensures a durable consumer with its config asserted, and reports its delivered and acked positions', async () => {
+    const id = 'n-durable';
+    const first = await store.append(id, requested(id), { expectedVersion: 0, messageId: `${id}-0` });
+    expect(await store.durableConsumerState('durable-test')).toBeNull();
+    await store.ensureDurableConsumer({ name: 'durable-test', filterSubject: store.subjectFor(id), ackWaitMs: 5000, maxDeliver: 7 });
+    // Again with new settings: updated in place, and read back.
+    await store.ensureDurableConsumer({ name: 'durable-test', filterSubject: store.subjectFor(id), ackWaitMs: 6000, maxDeliver: 9 });
+    const deliveries = await store.consume('durable-test', { maxMessages: 4 });
+    for await (const d of deliveries) {
+      expect({ seq: d.seq, subject: d.subject, count: d.info.deliveryCount }).toEqual({ seq: first.position, subject: 'pl.node.n-durable', count: 1 });
+      d.ack();
+      break;
+    }
+    await deliveries.close();
+    await expect.poll(() => store.durableConsumerState('durable-test'), { timeout: 5000 }).toEqual({ deliveredStreamSeq: first.position, ackFloorStreamSeq: first.position });
+  });
+
+  it('follows one node from a position: its history after it, then what is appended, and nothing of other nodes', async () => {
+    const id = 'n-follow';
+    const a = await store.append(id, requested(id), { expectedVersion: 0, messageId: `${id}-0` });
+    const b = await store.append(id, started(id, 1), { expectedVersion: a.position, messageId: `${id}-1` });
+    const stop = new AbortController();
+    const seen: number[] = [];
+    const following = (async () => {
+      for await (const d of store.followStream(id, a.position, { signal: stop.signal })) {
+        seen.push(d.position);
+        if (seen.length === 2) stop.abort();
+      }
+    })();
+    await store.append('n-follow-other', requested('n-follow-other'), { expectedVersion: 0, messageId: 'n-follow-other-0' });
+    const c = await store.append(id, started(id, 2), { expectedVersion: b.position, messageId: `${id}-2` });
+    await following;
+    expect(seen).toEqual([b.position, c.position]);
+  });
+
+  it('publishes and subscribes Ansible progress per job, on token-safe job ids only', async () => {
+    const got: unknown[] = [];
+    const unsubscribe = store.subscribeProgress('j-progress', (p) => void got.push(p));
+    await store.ping();
+    store.publishProgress('j-progress', { index: 1 });
+    store.publishProgress('j-other', { index: 2 });
+    await store.ping();
+    await expect.poll(() => got, { timeout: 2000 }).toEqual([{ index: 1 }]);
+    unsubscribe();
+    expect(() => store.publishProgress('j.bad', {})).toThrow(/token-safe/);
   });
 
   it('rejects ids that are not subject-token-safe', () => {

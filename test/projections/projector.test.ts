@@ -1,12 +1,15 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handleCommand } from '../../src/commands/command-handler.ts';
 import { NodeRepository } from '../../src/commands/node-repository.ts';
 import { EventStore } from '../../src/eventstore/event-store.ts';
 import { Projector } from '../../src/projections/projector.ts';
 import { ReadModelQueries } from '../../src/projections/read-model-queries.ts';
+import { openReadModelDb } from '../../src/projections/read-model-schema.ts';
+import { jobColumns } from '../../src/projections/read-model-views.ts';
 import { useNatsServer } from '../support/nats.ts';
 import { captureLogger } from '../support/silent-logger.ts';
 import { ctx, policy, spec } from '../support/node-fixtures.ts';
@@ -78,6 +81,26 @@ describe('projector', () => {
     expect(dump.nodes.find((n) => n.id === 'node-3')).toMatchObject({ status: 'ready', ipv4: '127.0.0.1', providerServerId: '1003', lastJobId: 'job-3', currentJobId: null });
     expect(dump.jobs.find((j) => j.id === 'job-1')).toMatchObject({ status: 'failed', errorCode: 'PROVIDER_QUOTA_EXCEEDED', step: 'done' });
     expect(dump.jobs.find((j) => j.id === 'job-4')).toMatchObject({ status: 'queued', attempt: 1, errorCode: 'ANSIBLE_HOST_FAILED', runAfter: '2026-11-26T12:07:00.000Z' });
+    // The raw tail is its own field; the message is never the tail (here the runner gave no summary, so it is the code).
+    expect(dump.jobs.find((j) => j.id === 'job-4')).toMatchObject({ outputTail: 'tail', errorMessage: 'ANSIBLE_HOST_FAILED' });
+    expect(dump.jobs.find((j) => j.id === 'job-1')).toMatchObject({ outputTail: null });
+  });
+
+  it('migrates a read model made before the outputTail column: the column is added, old rows read null', async () => {
+    const dbPath = join(dir, 'old-layout.db');
+    const old = new Database(dbPath);
+    const legacy = Object.values(jobColumns).filter((c) => c.column !== 'output_tail');
+    old.exec(`CREATE TABLE jobs (${legacy.map((c) => `${c.column} ${c.sql}`).join(', ')})`);
+    old.prepare(`INSERT INTO jobs (${legacy.map((c) => c.column).join(', ')}) VALUES (${legacy.map(() => '?').join(', ')})`).run(
+      'job-old', 'node-old', 'node_provision', 'failed', 'done', 1, 3, 'X', 'm', null, '2026-01-01T00:00:00.000Z', null, null, '2026-01-01T00:00:00.000Z', 5,
+    );
+    old.close();
+    const db = openReadModelDb(dbPath);
+    try {
+      expect(new ReadModelQueries(db).getJob('job-old')).toMatchObject({ id: 'job-old', errorMessage: 'm', outputTail: null });
+    } finally {
+      db.close();
+    }
   });
 
   it('applies each event exactly once after a crash between apply and commit', async () => {

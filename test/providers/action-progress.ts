@@ -32,7 +32,7 @@ export const actionFailedError = (failed: ActionState): ProviderError =>
 
 /**
  * Throws PROVIDER_ACTION_TIMEOUT once the wait that began at startedAtMs has lasted limitMs.
- * Creates take 60–90 s and custom images over 10 minutes (hetzner-facts.md), so the limit comes from the job policy.
+ * Creates take 60–90 s and custom images over 10 minutes (docs/providers.md, "Hetzner API facts"), so the limit comes from the job policy.
  */
 export const assertActionsWithin = (startedAtMs: number, nowMs: number, limitMs: number, pendingIds: readonly string[] = []): void => {
   const waitedMs = nowMs - startedAtMs;

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { RATE_LIMIT_RETRIES } from '../../src/providers/hetzner/hetzner-client.ts';
 import { HetznerApiError } from '../../src/providers/hetzner/hetzner-error.ts';
 import { sshKeyListSchema } from '../../src/providers/hetzner/hetzner-schemas.ts';
-import { startHetznerSimulator } from '../../src/providers/hetzner/simulator/start-simulator.ts';
+import { startHetznerSimulator } from '../../src/simulators/hetzner/start-simulator.ts';
 import { generateOpenSshEd25519 } from '../../src/ssh-keys/openssh-key.ts';
 import { captureLogger, drainRateLimit, providerFor, rejectionOf, useSimulator } from './simulator-fixture.ts';
 
@@ -113,18 +114,52 @@ describe('HetznerClient rate limiting', () => {
     }
   });
 
-  it('a 429 on a POST goes straight to the caller as PROVIDER_RATE_LIMITED with retryAfterMs from RateLimit-Reset', async () => {
-    const limited = await startHetznerSimulator({ actionDurationMs: 0, rateLimit: { limit: 1, refillPerSecond: 0.1 } });
+  it('a POST the budget knows would be refused is not sent: PROVIDER_RATE_LIMITED with retryAfterMs until the next token', async () => {
+    const limited = await startHetznerSimulator({ actionDurationMs: 0, rateLimit: { limit: 1, refillPerSecond: 0.01 } });
     try {
       const c = providerFor(limited).client;
       await c.listServers({});
       const e = await rejectionOf(c.createSshKey({ name: 'k', public_key: newKey() }));
-      expectApiError(e, { code: 'PROVIDER_RATE_LIMITED', retryable: true, httpStatus: 429, apiCode: 'rate_limit_exceeded' });
+      expectApiError(e, { code: 'PROVIDER_RATE_LIMITED', retryable: true, httpStatus: null });
       const err = e as HetznerApiError;
       expect(err.rateLimit).toMatchObject({ limit: 1, remaining: 0 });
-      expect(err.retryAfterMs).toBeGreaterThan(5_000);
-      expect(err.retryAfterMs).toBeLessThanOrEqual(err.rateLimit!.resetAt! * 1000 - Date.now() + 1_000);
+      // One token at 0.01/s is 100 s away, beyond the 60 s wait bound.
+      expect(err.retryAfterMs).toBeGreaterThan(60_000);
       expect(limited.admin.snapshot().counters.calls.create_ssh_key ?? 0).toBe(0);
+      expect(limited.admin.snapshot().counters.rateLimited).toBe(0);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('a POST refused with 429 goes again after the next token, and only once more', async () => {
+    const limited = await startHetznerSimulator({ actionDurationMs: 0, rateLimit: { limit: 20, refillPerSecond: 1 } });
+    try {
+      const c = providerFor(limited).client;
+      // The stand-in refuses every 2nd request regardless of the bucket; its 429 says "remaining 0".
+      limited.admin.refuseEveryNth(2);
+      await c.listServers({});
+      await expect(c.createSshKey({ name: 'k', public_key: newKey() })).resolves.toMatchObject({ name: 'k' });
+      const counters = limited.admin.snapshot().counters;
+      expect(counters.rateLimited).toBe(1);
+      expect(counters.calls.create_ssh_key).toBe(1);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('a 429 that outlasts the retries goes to the caller with retryAfterMs until the next token, not until the bucket is full', async () => {
+    const limited = await startHetznerSimulator({ actionDurationMs: 0, rateLimit: { limit: 20, refillPerSecond: 1 } });
+    try {
+      const c = providerFor(limited).client;
+      limited.admin.injectFault({ operation: 'create_ssh_key', count: RATE_LIMIT_RETRIES + 1, effect: { type: 'error', status: 429, code: 'rate_limit_exceeded' } });
+      const e = await rejectionOf(c.createSshKey({ name: 'k', public_key: newKey() }));
+      expectApiError(e, { code: 'PROVIDER_RATE_LIMITED', retryable: true, httpStatus: 429, apiCode: 'rate_limit_exceeded' });
+      const err = e as HetznerApiError;
+      expect(err.rateLimit).toMatchObject({ limit: 20 });
+      expect(err.retryAfterMs).toBeGreaterThan(0);
+      expect(err.retryAfterMs).toBeLessThanOrEqual(2_000);
+      expect(limited.admin.snapshot().counters.calls.create_ssh_key).toBe(RATE_LIMIT_RETRIES + 1);
     } finally {
       await limited.close();
     }

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sshKeyListSchema } from '../../src/providers/hetzner/hetzner-schemas.ts';
-import { startHetznerSimulator } from '../../src/providers/hetzner/simulator/start-simulator.ts';
+import { RATE_LIMIT_RETRIES } from '../../src/providers/hetzner/hetzner-client.ts';
+import { startHetznerSimulator } from '../../src/simulators/hetzner/start-simulator.ts';
 import { loadOrCreateSshKeyPair } from '../../src/ssh-keys/key-pair-store.ts';
 import { captureLogger, providerFor, specFor, waitForActions } from './simulator-fixture.ts';
 
@@ -33,7 +34,8 @@ describe('no secret leaves the provider', () => {
       await attempt(p.createServer(specFor('n2', keyId)));
       sim.admin.injectFault({ operation: 'list_servers', effect: { type: 'delay', ms: 3_000 } });
       await attempt(providerFor(sim, logger, { timeoutMs: 300 }).findServer('n3', 'node-n3'));
-      sim.admin.injectFault({ operation: 'create_server', effect: { type: 'error', status: 429, code: 'rate_limit_exceeded' } });
+      // The client sends a refused POST again itself (bounded): refuse every try so the 429 reaches us.
+      sim.admin.injectFault({ operation: 'create_server', count: RATE_LIMIT_RETRIES + 1, effect: { type: 'error', status: 429, code: 'rate_limit_exceeded' } });
       await attempt(p.createServer(specFor('n4', keyId)));
       await attempt(p.client.createServer({ name: 'taken', server_type: 'cx22', image: 'debian-12', labels: {} }));
       await attempt(p.createServer(specFor('n5', keyId, { name: 'taken' })));

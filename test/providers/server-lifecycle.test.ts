@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { HetznerProvider } from '../../src/providers/hetzner/hetzner-provider.ts';
 import type { ProviderError } from '../../src/providers/provider-port.ts';
-import { startHetznerSimulator } from '../../src/providers/hetzner/simulator/start-simulator.ts';
+import { startHetznerSimulator } from '../../src/simulators/hetzner/start-simulator.ts';
 import { generateOpenSshEd25519 } from '../../src/ssh-keys/openssh-key.ts';
 import { drainRateLimit, providerFor, rejectionOf, specFor, useSimulator, waitForActions } from './simulator-fixture.ts';
 

@@ -3,7 +3,7 @@ import { afterEach, beforeEach } from 'vitest';
 import { createLogger, type Logger } from '../../src/logging/logger.ts';
 import { classifyActions, actionFailedError, assertActionsWithin } from './action-progress.ts';
 import { createHetznerProvider, type HetznerProvider } from '../../src/providers/hetzner/hetzner-provider.ts';
-import { startHetznerSimulator, type HetznerSimulator, type HetznerSimulatorOptions } from '../../src/providers/hetzner/simulator/start-simulator.ts';
+import { startHetznerSimulator, type HetznerSimulator, type HetznerSimulatorOptions } from '../../src/simulators/hetzner/start-simulator.ts';
 import type { ProviderPort, ServerSpec } from '../../src/providers/provider-port.ts';
 
 /** A fresh simulator on 127.0.0.1 per test; the only endpoint any provider test talks to. */

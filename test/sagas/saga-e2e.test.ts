@@ -6,7 +6,7 @@ import { EventStore } from '../../src/eventstore/event-store.ts';
 import { AnsiblePlaybookRunner } from '../../src/ansible/ansible-playbook-runner.ts';
 import { createHetznerProvider } from '../../src/providers/hetzner/hetzner-provider.ts';
 import type { ProviderPort } from '../../src/providers/provider-port.ts';
-import type { HetznerSimulator } from '../../src/providers/hetzner/simulator/start-simulator.ts';
+import type { HetznerSimulator } from '../../src/simulators/hetzner/start-simulator.ts';
 import { ProvisionSaga } from '../../src/sagas/provision-saga.ts';
 import { generateOpenSshEd25519 } from '../../src/ssh-keys/openssh-key.ts';
 import { useNatsServer } from '../support/nats.ts';
@@ -64,10 +64,10 @@ afterAll(async () => {
 describe('node_provision saga, end to end over JetStream, the simulator and ansible-playbook', () => {
   it('provisions a node: the job succeeds, the node is ready, the history is in order', async () => {
     const progress: string[] = [];
-    const sub = store.nc.subscribe('pl.progress.e2e-ok-job', { callback: (_e, m) => void progress.push(m.string()) });
+    const unsubscribe = store.subscribeProgress('e2e-ok-job', (p) => void progress.push(JSON.stringify(p)));
     await requestProvision(repo, 'e2e-ok', { sshPort: sshd.port });
     const s = await waitTerminal(store, 'e2e-ok', 60_000);
-    sub.unsubscribe();
+    unsubscribe();
     expect(s.jobs['e2e-ok-job']).toMatchObject({ status: 'succeeded', attempt: 1, errorCode: null });
     expect(s).toMatchObject({ status: 'ready', ipv4: '127.0.0.1', currentJobId: null, lastJobId: 'e2e-ok-job' });
     const types = await eventTypes(repo, 'e2e-ok');

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeRepository } from '../../src/commands/node-repository.ts';
 import { EventStore } from '../../src/eventstore/event-store.ts';
-import type { HetznerSimulator } from '../../src/providers/hetzner/simulator/start-simulator.ts';
+import type { HetznerSimulator } from '../../src/simulators/hetzner/start-simulator.ts';
 import { loadOrCreateSshKeyPair } from '../../src/ssh-keys/key-pair-store.ts';
 import { useNatsServer } from '../support/nats.ts';
 import { captureLogger } from '../support/silent-logger.ts';

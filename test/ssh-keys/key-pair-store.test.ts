@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadOrCreateSshKeyPair, sshKeyStorePaths, withPrivateKeyFile } from '../../src/ssh-keys/key-pair-store.ts';
+import { loadOrCreateSshKeyPair, sshKeyStorePaths } from '../../src/ssh-keys/key-pair-store.ts';
 import { md5Fingerprint } from '../../src/ssh-keys/fingerprint.ts';
 
 let dataDir: string;
@@ -88,12 +88,11 @@ describe('loadOrCreateSshKeyPair', () => {
     expect(stdout).toContain(`MD5:${pair.fingerprint} `);
   });
 
-  it('yields a private key that ssh-keygen reads (so ssh -i accepts it) and that matches the public key', async () => {
+  it('yields a private key that ssh-keygen reads (so ssh-add accepts it) and that matches the public key', async () => {
     const pair = await loadOrCreateSshKeyPair({ dataDir });
-    const derived = await withPrivateKeyFile(pair, async (path) => {
-      expect(await mode(path)).toBe(0o600);
-      return (await execa('ssh-keygen', ['-y', '-f', path])).stdout;
-    });
+    // Over a pipe, as the runner feeds ssh-add: the key is never written to a file. (Node's stdio is a
+    // socket, which /dev/stdin cannot open; cat turns it into a pipe.)
+    const derived = (await execa('sh', ['-c', 'cat | ssh-keygen -y -f /dev/stdin'], { input: pair.privateKey })).stdout;
     expect(blob(derived)).toBe(blob(pair.publicKey));
   });
 });

@@ -4,7 +4,7 @@ import { NodeRepository } from '../../src/commands/node-repository.ts';
 import type { JobPolicy } from '../../src/events/node-events.ts';
 import type { NodeState } from '../../src/events/node-state.ts';
 import type { EventStore } from '../../src/eventstore/event-store.ts';
-import { startHetznerSimulator, type HetznerSimulator } from '../../src/providers/hetzner/simulator/start-simulator.ts';
+import { startHetznerSimulator, type HetznerSimulator } from '../../src/simulators/hetzner/start-simulator.ts';
 import { ctx, policy, spec } from './node-fixtures.ts';
 
 /** A TCP listener on loopback that stands in for a node's sshd, so the saga's port probe succeeds. */

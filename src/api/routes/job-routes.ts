@@ -2,18 +2,22 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApiDeps } from '../api-deps.ts';
 import { notFound } from '../api-error.ts';
-import { cancelJob } from '../api-commands.ts';
-import { cancelJobBody, consistencyQuery, jobAccepted, jobParams, jobView, streamQuery } from '../api-schemas.ts';
-import { streamJob } from '../job-stream.ts';
+import { cancelJob } from '../../commands/provision-service.ts';
+import { cancelJobBody, consistencyQuery, errorBody, jobAccepted, jobParams, jobView, streamQuery } from '../api-schemas.ts';
+import { isTerminalStatus, streamJob } from '../job-stream.ts';
 import { awaitPosition } from '../read-your-writes.ts';
-import { SseStream } from '../sse.ts';
+import { SseStream, StreamQuota } from '../sse.ts';
 import { errorResponses } from './error-responses.ts';
 
 const tags = ['jobs'];
 
+/** Open job streams allowed per job and in total; each holds an ordered reader on the log. */
+export const JOB_STREAM_LIMITS = { perKey: 8, total: 256 };
+
 export const jobRoutes =
-  (deps: ApiDeps, o: { waitMs: number; now: () => string; heartbeatMs: number; openStreams: Set<SseStream> }): FastifyPluginAsyncZod =>
+  (deps: ApiDeps, o: { waitMs: number; now: () => string; heartbeatMs: number; openStreams: Set<SseStream>; streamLimits?: { perKey: number; total: number } }): FastifyPluginAsyncZod =>
   async (app) => {
+    const quota = new StreamQuota(o.streamLimits ?? JOB_STREAM_LIMITS);
     /** The job from the read model, after the read-your-writes wait. */
     const findJob = async (jobId: string, minPosition: number | undefined, reply: Parameters<typeof awaitPosition>[1]) => {
       await awaitPosition(deps.projector, reply, minPosition, o.waitMs);
@@ -52,17 +56,26 @@ export const jobRoutes =
       {
         schema: {
           tags,
-          summary: 'Server-Sent Events: job-event (with id = position), progress (Ansible tasks), end',
+          summary: 'Server-Sent Events: job-event (with id = position), progress (Ansible tasks), end (429 too_many_streams when the stream caps are reached)',
           params: jobParams,
           querystring: streamQuery,
           headers: z.looseObject({ 'last-event-id': z.coerce.number().int().min(0).optional() }),
-          response: { 200: z.string().describe('text/event-stream'), ...errorResponses(404) },
+          response: { 200: z.string().describe('text/event-stream'), ...errorResponses(404), 429: errorBody },
         },
       },
       async (req, reply) => {
         const job = await findJob(req.params.jobId, req.query.minPosition, reply);
+        const slot = quota.take(job.id);
+        if ('full' in slot) {
+          const scope = slot.full === 'per_job' ? `job ${job.id}` : 'this server';
+          return reply.code(429).send({ error: { code: 'too_many_streams', message: `${slot.limit} streams are already open for ${scope}`, details: { scope: slot.full, limit: slot.limit } } });
+        }
         const sse = new SseStream(reply, o.heartbeatMs, o.openStreams);
-        await streamJob(deps, sse, { nodeId: job.nodeId, jobId: job.id, after: req.headers['last-event-id'] ?? 0 });
+        sse.onClose(slot.release);
+        // A Last-Event-ID past the job's last position cannot be a position of this job: resume from its last one.
+        const after = Math.min(req.headers['last-event-id'] ?? 0, job.position);
+        const finished = isTerminalStatus(job.status) ? { status: job.status, position: job.position } : null;
+        await streamJob(deps, sse, { nodeId: job.nodeId, jobId: job.id, after, finished });
         return reply;
       },
     );

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApiDeps } from '../api-deps.ts';
 import { notFound } from '../api-error.ts';
-import { createNode, reprovisionNode } from '../api-commands.ts';
+import { createNode, reprovisionNode } from '../../commands/provision-service.ts';
 import {
   consistencyQuery,
   createNodeBody,

@@ -20,9 +20,18 @@ export const projectionRoutes =
       async () => {
         const lastPosition = await deps.store.lastPosition();
         const checkpoint = deps.projector.checkpoint;
-        return {
-          projections: [{ name: 'nodes' as const, checkpoint, lastPosition, lag: Math.max(0, lastPosition - checkpoint), rebuilding, error: deps.projector.error?.message ?? null }],
+        const status = {
+          name: 'nodes' as const,
+          checkpoint,
+          lastPosition,
+          lag: Math.max(0, lastPosition - checkpoint),
+          rebuilding,
+          error: deps.projector.error?.message ?? null,
+          retrying: deps.projector.retrying,
+          brokenNodeCount: deps.queries.brokenNodeCount(),
+          brokenNodes: deps.queries.brokenNodes(),
         };
+        return { projections: [status] };
       },
     );
 

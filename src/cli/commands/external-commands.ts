@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { runHetznerSimulatorCli } from '../../providers/hetzner/simulator/cli.ts';
+import { runHetznerSimulatorCli } from '../../simulators/hetzner/cli.ts';
 import { usageError } from '../cli-error.ts';
 
 const TEST_NODE_SCRIPT = fileURLToPath(new URL('../../../scripts/test-node.sh', import.meta.url));

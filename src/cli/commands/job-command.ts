@@ -9,7 +9,7 @@ import { followJob } from './follow-job.ts';
 export const JOB_USAGE = `usage: pressluft job get JOB_ID [--min-position P]
        pressluft job watch JOB_ID
        pressluft job cancel JOB_ID [--reason TEXT]
-common: [--url URL] [--token TOKEN] [--json]`;
+common: [--url URL] [--token-file FILE | --token-stdin] [--json]`;
 
 const oneId = z.tuple([z.string()]);
 

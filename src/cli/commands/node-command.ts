@@ -15,7 +15,7 @@ export const NODE_USAGE = `usage: pressluft node create --name NAME --type SERVE
        pressluft node provision NODE_ID [--wait]
        pressluft node history NODE_ID [--from P]
        pressluft node state NODE_ID [--at P]
-common: [--url URL] [--token TOKEN] [--json]`;
+common: [--url URL] [--token-file FILE | --token-stdin] [--json]`;
 
 const position = z.coerce.number().int().min(0);
 const oneId = z.tuple([z.string()]);

@@ -6,7 +6,7 @@ import { createOutput, table, type Streams } from '../output.ts';
 
 export const PROJECTIONS_USAGE = `usage: pressluft projections status
        pressluft projections rebuild [--name nodes]
-common: [--url URL] [--token TOKEN] [--json]`;
+common: [--url URL] [--token-file FILE | --token-stdin] [--json]`;
 
 interface Status {
   name: string;

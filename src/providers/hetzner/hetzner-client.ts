@@ -18,6 +18,7 @@ import {
   type Pagination,
 } from './hetzner-schemas.ts';
 import { classifyHttpError, HetznerApiError, parseRateLimit, type HetznerErrorInfo } from './hetzner-error.ts';
+import { BudgetExhausted, RequestBudget } from './request-budget.ts';
 
 export interface HetznerClientOptions {
   /** Base URL including the version, e.g. `http://127.0.0.1:4010/v1`. */
@@ -26,15 +27,20 @@ export interface HetznerClientOptions {
   /** Per request, including reading the body. */
   timeoutMs: number;
   logger: Logger;
-  /** A GET that hits 429 waits for RateLimit-Reset at most this long per wait; longer resets go to the caller. */
+  /** A request waits for a rate-limit token at most this long; a longer wait goes to the caller unsent. */
   maxRateLimitWaitMs?: number;
-  /** How many times a GET may wait for a rate-limit reset before the 429 goes to the caller. */
+  /** How many times a request refused with 429 is sent again before the 429 goes to the caller. Default 5. */
   rateLimitRetries?: number;
+  /** Injected for tests; default Date.now. */
+  now?: () => number;
 }
 
 type Method = 'GET' | 'POST' | 'DELETE';
 type QueryValue = string | number | readonly (string | number)[] | undefined;
 export type Query = Record<string, QueryValue>;
+
+/** A request refused with 429 goes again after the next token this many times; enough for any refusal pattern of every 2nd request. */
+export const RATE_LIMIT_RETRIES = 5;
 
 /** Hetzner caps per_page at 50; asking for the cap keeps list calls (and rate-limit use) minimal. */
 const PER_PAGE = 50;
@@ -43,8 +49,10 @@ const ACTION_IDS_PER_CALL = PER_PAGE;
 
 /**
  * A small typed client for the Hetzner Cloud API on Node's fetch.
- * It never retries a POST: Hetzner has no idempotency key, so after an uncertain outcome the
- * caller must look up before it creates again (hetzner-facts.md, "Never retry POST /servers blindly").
+ * It never retries a POST after an uncertain outcome: Hetzner has no idempotency key, so the caller must
+ * look up before it creates again (docs/providers.md, "Hetzner API facts", "Never retry POST /servers blindly").
+ * A 429 is not uncertain: the request was refused before it did anything, so any method goes again
+ * straight away after the next token, and a create never repeats its lookups for a 429.
  */
 export class HetznerClient {
   readonly #base: string;
@@ -53,6 +61,8 @@ export class HetznerClient {
   readonly #logger: Logger;
   readonly #maxRateLimitWaitMs: number;
   readonly #rateLimitRetries: number;
+  /** One per client, and the control plane makes one client: every provider call of the process shares it. */
+  readonly budget: RequestBudget;
 
   constructor(options: HetznerClientOptions) {
     this.#base = options.endpoint.replace(/\/+$/, '');
@@ -60,7 +70,8 @@ export class HetznerClient {
     this.#timeoutMs = options.timeoutMs;
     this.#logger = options.logger;
     this.#maxRateLimitWaitMs = options.maxRateLimitWaitMs ?? 60_000;
-    this.#rateLimitRetries = options.rateLimitRetries ?? 2;
+    this.#rateLimitRetries = options.rateLimitRetries ?? RATE_LIMIT_RETRIES;
+    this.budget = new RequestBudget(options.now);
   }
 
   listSshKeys(filter: { fingerprint?: string; name?: string; label_selector?: string }): Promise<HetznerSshKey[]> {
@@ -118,22 +129,33 @@ export class HetznerClient {
     return out;
   }
 
-  /** One validated call. GETs wait out a 429 (bounded); nothing else is retried here. */
+  /**
+   * One validated call, sent only when the shared budget holds a token. A request refused with 429 is
+   * sent again after the next token (bounded); nothing else is retried here.
+   */
   async request<S extends z.ZodType>(method: Method, path: string, schema: S, opts: { query?: Query; body?: unknown } = {}): Promise<z.infer<S>> {
-    for (let waits = 0; ; waits++) {
+    for (let retries = 0; ; retries++) {
       try {
+        await this.#acquire(method, path);
         return await this.#once(method, path, schema, opts);
       } catch (e) {
-        const mayWait =
-          method === 'GET' &&
-          e instanceof HetznerApiError &&
-          e.code === 'PROVIDER_RATE_LIMITED' &&
-          waits < this.#rateLimitRetries &&
-          (e.retryAfterMs ?? 0) <= this.#maxRateLimitWaitMs;
-        if (!mayWait) throw e;
-        this.#logger.info({ method, path, retryAfterMs: e.retryAfterMs, correlationId: e.correlationId }, 'hetzner rate limited; waiting for reset');
-        await sleep(e.retryAfterMs ?? 0);
+        const refused = e instanceof HetznerApiError && e.httpStatus === 429;
+        if (!refused || retries >= this.#rateLimitRetries) throw e;
+        this.#logger.info({ method, path, retryAfterMs: e.retryAfterMs, correlationId: e.correlationId }, 'hetzner rate limited; sending again after the next token');
       }
+    }
+  }
+
+  async #acquire(method: Method, path: string): Promise<void> {
+    try {
+      await this.budget.acquire(this.#maxRateLimitWaitMs);
+    } catch (e) {
+      if (!(e instanceof BudgetExhausted)) throw e;
+      // Known to be refused: the caller gets the 429 it would have got, without spending a request.
+      throw new HetznerApiError('PROVIDER_RATE_LIMITED', `Hetzner ${method} ${path}: not sent, ${e.message}`, true, {
+        method, path, httpStatus: null, apiCode: null, apiMessage: e.message, apiDetails: null,
+        correlationId: null, rateLimit: e.rateLimit, uncertain: false,
+      }, e.waitMs);
     }
   }
 
@@ -147,6 +169,7 @@ export class HetznerClient {
 
     let status: number;
     let headers: Headers;
+    let settled = false;
     let text: string;
     try {
       const res = await fetch(url, {
@@ -161,8 +184,11 @@ export class HetznerClient {
       });
       status = res.status;
       headers = res.headers;
+      this.budget.settle(parseRateLimit(headers), status === 429);
+      settled = true;
       text = await res.text();
     } catch (e) {
+      if (!settled) this.budget.settle(null, false);
       // No answer: a mutation may or may not have happened.
       const timedOut = e instanceof Error && e.name === 'TimeoutError';
       const reason = timedOut ? `timed out after ${this.#timeoutMs} ms` : `network error: ${describeCause(e)}`;
@@ -195,7 +221,8 @@ export class HetznerClient {
         `Hetzner ${method} ${path}: ${status} ${apiCode ?? 'unknown'}: ${apiMessage}`,
         c.retryable,
         { ...info, apiCode, apiMessage, apiDetails: envelope.success ? (envelope.data.error.details ?? null) : null, uncertain: status >= 500 && method !== 'GET' },
-        c.retryAfterMs,
+        // After a 429, come back when the next token is due, not when the whole bucket is full again.
+        status === 429 ? Math.max(this.budget.msUntilToken(), 1) : c.retryAfterMs,
       );
       this.#logger.warn({ method, path, status, apiCode, code: err.code, correlationId: info.correlationId, retryAfterMs: err.retryAfterMs }, 'hetzner error response');
       throw err;

@@ -79,7 +79,7 @@ export const msUntilReset = (rateLimit: RateLimitInfo | null, nowMs: number): nu
   rateLimit?.resetAt == null ? RATE_LIMIT_FALLBACK_MS : Math.max(0, rateLimit.resetAt * 1000 - nowMs);
 
 /**
- * Maps Hetzner's status and error code onto our stable codes (hetzner-facts.md, "Errors").
+ * Maps Hetzner's status and error code onto our stable codes (docs/providers.md, "Hetzner API facts", "Errors").
  * 404 and uniqueness_error depend on the call; callers that care (getServer, create) translate them.
  */
 export const classifyHttpError = (

@@ -83,6 +83,7 @@ export const createServerResponseSchema = z.object({
   next_actions: z.array(actionSchema),
   root_password: z.string().nullable(),
 });
+export type CreateServerResponse = z.infer<typeof createServerResponseSchema>;
 export const actionListSchema = z.object({ actions: z.array(actionSchema), meta: metaSchema });
 export const actionResponseSchema = z.object({ action: actionSchema });
 

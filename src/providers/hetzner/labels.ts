@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 
 /**
- * Label and name rules from hetzner-facts.md ("Labels", "POST /v1/servers"), shared by the adapter
+ * Label and name rules from docs/providers.md ("Hetzner API facts": "Labels", "Endpoints"), shared by the adapter
  * (to build valid labels) and the simulator (to reject invalid ones as Hetzner does).
  */
 const LABEL_NAME = /^([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)$/;

@@ -2,7 +2,7 @@ import type { Logger } from '../../logging/logger.ts';
 import { ProviderError, type ActionState, type CreatedServer, type ProviderServer, type ServerSpec } from '../provider-port.ts';
 import type { HetznerClient } from './hetzner-client.ts';
 import { isHetznerApiError } from './hetzner-error.ts';
-import type { HetznerAction, HetznerServer } from './hetzner-schemas.ts';
+import type { CreateServerResponse, HetznerAction, HetznerServer } from './hetzner-schemas.ts';
 import { equalitySelector } from './label-selector.ts';
 import { invalidLabel, isOwnedBy, isValidHostname, nodeSelectorLabels, ownershipLabels, type OwnershipLabelKeys } from './labels.ts';
 
@@ -10,6 +10,10 @@ export interface ServerDeps {
   client: HetznerClient;
   keys: OwnershipLabelKeys;
   logger: Logger;
+  /** Action lookups; the provider passes its coalescing ActionPoller. */
+  pollActions: (ids: readonly number[]) => Promise<HetznerAction[]>;
+  /** Sees every create answer, so the provider can keep what it already knows about the server. */
+  onCreated?: (res: CreateServerResponse) => void;
 }
 
 /** A create yields these two actions (start_after_create); an adopted server is waited on through them. */
@@ -92,10 +96,14 @@ export const createServer = async (deps: ServerDeps, spec: ServerSpec): Promise<
   if (bad) throw invalid(`invalid ${bad}`);
   const sshKeyId = numericId(spec.sshKeyId, 'SSH key id');
 
-  const existing = await findServer(deps, spec.nodeId, spec.name);
-  if (existing) return adopt(deps, existing);
+  // Only when no earlier attempt can have created the server may the lookups be skipped.
+  if (!spec.knownAbsent) {
+    const existing = await findServer(deps, spec.nodeId, spec.name);
+    if (existing) return adopt(deps, existing);
+  }
 
   try {
+    // A 429 on this POST is sent again by the client itself, without our lookups (HetznerClient.request).
     const res = await deps.client.createServer({
       name: spec.name,
       server_type: spec.serverType,
@@ -107,6 +115,7 @@ export const createServer = async (deps: ServerDeps, spec: ServerSpec): Promise<
       start_after_create: true,
     });
     deps.logger.info({ serverId: res.server.id, name: spec.name, actionId: res.action.id }, 'created server');
+    deps.onCreated?.(res);
     return {
       serverId: String(res.server.id),
       actionIds: [res.action, ...res.next_actions].map((a) => String(a.id)),
@@ -135,7 +144,7 @@ export const getServer = async (deps: ServerDeps, id: string): Promise<ProviderS
 
 /** Statuses in the order asked. An id Hetzner does not know is a caller bug, not a pending action. */
 export const getActions = async (deps: ServerDeps, ids: readonly string[]): Promise<ActionState[]> => {
-  const actions = await deps.client.getActions(ids.map((id) => numericId(id, 'action id')));
+  const actions = await deps.pollActions(ids.map((id) => numericId(id, 'action id')));
   const byId = new Map(actions.map((a) => [String(a.id), a]));
   const missing = ids.filter((id) => !byId.has(id));
   if (missing.length > 0) throw invalid(`Hetzner does not know action ids ${missing.join(', ')}`, { missing });

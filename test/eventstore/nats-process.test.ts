@@ -1,0 +1,85 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startNatsServer } from '../../src/eventstore/nats-process.ts';
+import { serversUsingConfig } from '../../src/eventstore/nats-stale-server.ts';
+
+let dir: string;
+const children: ChildProcess[] = [];
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'pressluft-nats-process-'));
+});
+afterAll(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await rm(dir, { recursive: true, force: true });
+});
+
+const started = (c: ChildProcess, pattern: RegExp): Promise<RegExpExecArray> =>
+  new Promise((resolve, reject) => {
+    let out = '';
+    c.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = pattern.exec(out);
+      if (m) resolve(m);
+    });
+    c.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+    c.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
+  });
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('one nats-server per store', () => {
+  it('stops a server left on the store by a dead owner before it starts its own', async () => {
+    const storeDir = join(dir, 'stale');
+    const first = await startNatsServer({ storeDir });
+    await first.stop();
+    // An orphan as an older pressluft left it: nats-server on this config, without our lock or pid file.
+    const orphan = spawn('nats-server', ['-c', first.configFile], { stdio: 'ignore', detached: true });
+    children.push(orphan);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await serversUsingConfig(first.configFile)).toEqual([orphan.pid]);
+    const next = await startNatsServer({ storeDir, port: first.port });
+    try {
+      expect(alive(orphan.pid!)).toBe(false);
+      expect(await serversUsingConfig(first.configFile)).toEqual([next.pid]);
+    } finally {
+      await next.stop();
+    }
+  });
+
+  it('refuses a store whose server belongs to another live process, with NATS_STORE_IN_USE', { timeout: 60_000 }, async () => {
+    const storeDir = join(dir, 'in-use');
+    const owner = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../app/fixtures/hold-nats-store.ts', import.meta.url)), storeDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(owner);
+    const serverPid = Number((await started(owner, /holding (\d+)/))[1]);
+    await expect(startNatsServer({ storeDir })).rejects.toMatchObject({ code: 'NATS_STORE_IN_USE', details: { serverPid, ownerPid: owner.pid } });
+    expect(alive(serverPid)).toBe(true);
+    // Its owner dies by SIGKILL: the kernel takes the server with it (pdeathsig), and the store is free again.
+    owner.kill('SIGKILL');
+    for (let i = 0; i < 40 && alive(serverPid); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(alive(serverPid)).toBe(false);
+    const next = await startNatsServer({ storeDir });
+    await next.stop();
+  });
+
+  it('cannot start a second server while the store lock is held', async () => {
+    const storeDir = join(dir, 'locked');
+    const first = await startNatsServer({ storeDir });
+    await first.stop();
+    const holder = spawn('flock', ['-n', '-F', join(storeDir, 'nats-server.lock'), 'sleep', '30'], { stdio: 'ignore' });
+    children.push(holder);
+    await new Promise((r) => setTimeout(r, 200));
+    await expect(startNatsServer({ storeDir })).rejects.toMatchObject({ code: 'NATS_SERVER_FAILED', message: expect.stringMatching(/holds the lock/) });
+    holder.kill('SIGKILL');
+  });
+});
