@@ -37,7 +37,8 @@ export const serversUsingConfig = async (configFile: string): Promise<number[]> 
   return pids;
 };
 
-const alive = (pid: number): boolean => {
+/** True while a process with this pid exists (signal 0 checks without sending anything). */
+export const alive = (pid: number): boolean => {
   try {
     process.kill(pid, 0);
     return true;

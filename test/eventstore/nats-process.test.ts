@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNatsServer } from '../../src/eventstore/nats-process.ts';
-import { serversUsingConfig } from '../../src/eventstore/nats-stale-server.ts';
+import { alive, serversUsingConfig } from '../../src/eventstore/nats-stale-server.ts';
 
 let dir: string;
 const children: ChildProcess[] = [];
@@ -29,14 +29,6 @@ const started = (c: ChildProcess, pattern: RegExp): Promise<RegExpExecArray> =>
     c.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
   });
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('one nats-server per store', () => {
   it('stops a server left on the store by a dead owner before it starts its own', async () => {

@@ -10,6 +10,7 @@ import { encodeDecision } from '../../src/events/event-codec.ts';
 import { EventStore } from '../../src/eventstore/event-store.ts';
 import { Projector } from '../../src/projections/projector.ts';
 import { ReadModelQueries } from '../../src/projections/read-model-queries.ts';
+import { cleanReplay } from '../support/clean-replay.ts';
 import { useNatsServer } from '../support/nats.ts';
 import { ctx, policy, spec } from '../support/node-fixtures.ts';
 import { captureLogger } from '../support/silent-logger.ts';
@@ -29,15 +30,7 @@ const start = (nodeId: string) => handleCommand(repo, nodeId, { type: 'StartAtte
 const publishRaw = async (nodeId: string, body: string | Uint8Array): Promise<number> =>
   (await jetstream(raw).publish(`pl.node.${nodeId}`, body)).seq;
 
-const replay = async (name: string) => {
-  const p = new Projector(store, { dbPath: join(dir, `${name}.db`), logger });
-  p.start();
-  expect(await p.waitFor(await store.lastPosition(), 20_000)).toBe(true);
-  await p.stop();
-  const dump = new ReadModelQueries(p.db).dump();
-  p.close();
-  return dump;
-};
+const replay = (name: string) => cleanReplay(store, { dir, name, logger });
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'pressluft-poison-'));

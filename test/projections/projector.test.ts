@@ -10,6 +10,7 @@ import { Projector } from '../../src/projections/projector.ts';
 import { ReadModelQueries } from '../../src/projections/read-model-queries.ts';
 import { openReadModelDb } from '../../src/projections/read-model-schema.ts';
 import { jobColumns } from '../../src/projections/read-model-views.ts';
+import { cleanReplay as replayFromScratch } from '../support/clean-replay.ts';
 import { useNatsServer } from '../support/nats.ts';
 import { captureLogger } from '../support/silent-logger.ts';
 import { ctx, policy, spec } from '../support/node-fixtures.ts';
@@ -46,15 +47,7 @@ const driveNode = async (i: number): Promise<void> => {
   await run({ type: 'RecordAnsibleResult', jobId, attempt: 1, result: { ok: i % 5 === 3, errorCode: i % 5 === 3 ? null : 'ANSIBLE_HOST_FAILED', retryable: true, exitCode: i % 5 === 3 ? 0 : 2, recap, durationMs: 10, outputTail: 'tail', finishedAt: '2026-11-26T12:06:00.000Z' } });
 };
 
-const cleanReplay = async (name: string) => {
-  const p = new Projector(store, { dbPath: join(dir, `${name}.db`), logger });
-  p.start();
-  expect(await p.waitFor(await store.lastPosition(), 20_000)).toBe(true);
-  await p.stop();
-  const dump = new ReadModelQueries(p.db).dump();
-  p.close();
-  return dump;
-};
+const cleanReplay = (name: string) => replayFromScratch(store, { dir, name, logger });
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'pressluft-proj-'));
