@@ -128,6 +128,8 @@ describe('the explicit local phar (PRESSLUFT_WP_CLI_PHAR)', () => {
 describe('which phar a configuration installs', () => {
   const env = (over: NodeJS.ProcessEnv = {}) => loadConfig({ PRESSLUFT_DATA_DIR: '/var/lib/pressluft', ...over });
   it('none with the simulator: nothing leaves loopback by default', () => expect(wpCliSourceFrom(env())).toBeNull());
+  it('none with a simulator on loopback, token or not: a test never reaches for the real release', () =>
+    expect(wpCliSourceFrom(env({ HCLOUD_TOKEN: 'sim-token', HCLOUD_ENDPOINT: 'http://127.0.0.1:4010/v1' }))).toBeNull());
   it('the pinned GitHub release with a real provider, cached in the data dir', () =>
     expect(wpCliSourceFrom(env({ HCLOUD_TOKEN: 't', HCLOUD_ENDPOINT: 'https://api.hetzner.cloud/v1' }))).toEqual({
       kind: 'release',
