@@ -1,8 +1,8 @@
 import type { TaskProgress } from '../ansible/runner-port.ts';
-import { wpCliAnsibleVars } from '../wp-cli/wp-cli-source.ts';
 import type { LoadedNode } from '../commands/node-repository.ts';
 import { react, type Step } from './provision-process.ts';
 import { forbiddenTarget } from './reachability.ts';
+import { checkWpCli } from './wp-cli-check.ts';
 import { stepMessageId, type Outcome, type StepContext } from './step-context.ts';
 
 type RunStep = Extract<Step, { kind: 'runAnsible' }>;
@@ -18,8 +18,8 @@ export const runAnsible = async (ctx: StepContext, step: RunStep): Promise<Outco
   const target = recordedTarget(ctx, step);
   if ('forbidden' in target) return ctx.recordFailure({ ...step, step: 'ansible' }, 'TARGET_FORBIDDEN', target.forbidden, false);
   // The phar was verified before the server was bought; this is a lookup of that result (a worker on another data dir may still fail it).
-  const wpCli = await wpCliVars(ctx);
-  if ('refused' in wpCli) return ctx.recordFailure({ ...step, step: 'ansible' }, 'WP_CLI_UNAVAILABLE', wpCli.refused, false);
+  const wpCli = await checkWpCli(deps);
+  if ('refused' in wpCli) return ctx.recordFailure({ ...step, step: 'ansible' }, wpCli.refused.code, wpCli.refused.message, false);
   const abort = new AbortController();
   deps.running.add(abort);
   let confirming: Promise<Outcome> | null = null;
@@ -100,13 +100,4 @@ const leaseLost = async (ctx: StepContext, step: RunStep): Promise<LoadedNode | 
   const latest = await ctx.deps.repo.load(ctx.nodeId);
   const job = latest.state.jobs[step.jobId];
   return job?.status === 'running' && job.attempt === step.attempt && !job.cancelRequested ? null : latest;
-};
-
-const wpCliVars = async (ctx: StepContext): Promise<{ vars: Record<string, string> } | { refused: string }> => {
-  if (!ctx.deps.ensureWpCliPhar) return { vars: {} };
-  try {
-    return { vars: wpCliAnsibleVars(await ctx.deps.ensureWpCliPhar()) };
-  } catch (e) {
-    return { refused: e instanceof Error ? e.message : String(e) };
-  }
 };

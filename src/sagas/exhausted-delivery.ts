@@ -1,5 +1,6 @@
 import { handleCommand, type CommandContext } from '../commands/command-handler.ts';
 import { StaleStep } from '../commands/domain-errors.ts';
+import { EventDecodeError } from '../events/event-codec.ts';
 import type { NodeRepository } from '../commands/node-repository.ts';
 import type { EventStore } from '../eventstore/event-store.ts';
 import { stepMessageId } from './step-context.ts';
@@ -12,7 +13,13 @@ export const failExhaustedStep = async (o: { store: EventStore; repo: NodeReposi
   const msg = await o.store.getMessage(seq);
   if (!msg) return;
   const nodeId = o.store.streamIdOf(msg.subject);
-  const { state, version } = await o.repo.load(nodeId);
+  // A node whose log does not decode cannot have a failure recorded (its projection is marked broken, ADR 0012).
+  const loaded = await o.repo.load(nodeId).catch((e: unknown) => {
+    if (e instanceof EventDecodeError) return null;
+    throw e;
+  });
+  if (!loaded) return;
+  const { state, version } = loaded;
   const job = state.currentJobId ? state.jobs[state.currentJobId] : undefined;
   if (version !== seq || !job || (job.status !== 'running' && job.status !== 'queued')) return;
   const now = new Date(o.now()).toISOString();

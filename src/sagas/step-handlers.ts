@@ -1,7 +1,7 @@
-import { WpCliUnavailable } from '../wp-cli/wp-cli-phar.ts';
 import type { Step } from './provision-process.ts';
 import { forbiddenTarget, tcpAccepts } from './reachability.ts';
 import { runAnsible } from './ansible-run.ts';
+import { checkWpCli } from './wp-cli-check.ts';
 import { RECORDED, stepMessageId, type Outcome, type StepContext } from './step-context.ts';
 
 type Handler<K extends Step['kind']> = (ctx: StepContext, step: Extract<Step, { kind: K }>) => Promise<Outcome>;
@@ -26,8 +26,8 @@ export const stepHandlers: { [K in Step['kind']]: Handler<K> } = {
 
   ensureSshKey: async (ctx, s) => {
     // No server is bought for a node that could never be converged: the phar is checked before any provider call.
-    const wpCli = await wpCliRefusal(ctx);
-    if (wpCli) return ctx.recordFailure({ ...s, step: 'wp_cli' }, wpCli.code, wpCli.message, false);
+    const wpCli = await checkWpCli(ctx.deps);
+    if ('refused' in wpCli) return ctx.recordFailure({ ...s, step: 'wp_cli' }, wpCli.refused.code, wpCli.refused.message, false);
     return ctx.withProvider(s, 'ssh_key', async () => {
       const key = await ctx.deps.provider.ensureSshKey(ctx.deps.keyPair.publicKey);
       ctx.boundary('after-effect');
@@ -95,12 +95,3 @@ export const stepHandlers: { [K in Step['kind']]: Handler<K> } = {
 
 /** Runs the handler of a step's kind. (TypeScript cannot correlate the map's key and argument types; the map's type guarantees it.) */
 export const runStep = (ctx: StepContext, step: Step): Promise<Outcome> => (stepHandlers[step.kind] as (c: StepContext, s: Step) => Promise<Outcome>)(ctx, step);
-
-/** Why the configured WP-CLI phar cannot be used, or null when it is verified (or none is configured). */
-const wpCliRefusal = (ctx: StepContext): Promise<WpCliUnavailable | null> =>
-  ctx.deps.ensureWpCliPhar
-    ? ctx.deps.ensureWpCliPhar().then(
-        () => null,
-        (e: unknown) => (e instanceof WpCliUnavailable ? e : new WpCliUnavailable(e instanceof Error ? e.message : String(e), {})),
-      )
-    : Promise.resolve(null);

@@ -38,10 +38,15 @@ export class CreatedServers {
     }
   }
 
-  /** The server as it must be now, or null when only Hetzner can say. */
+  /**
+   * The server as it must be right after its actions succeeded, or null when only Hetzner can say.
+   * Answered once: later reads (another attempt, a re-provision) must see the server as it is then.
+   */
   running(serverId: string): ProviderServer | null {
     const e = this.#byServer.get(serverId);
-    return e && e.pending.size === 0 ? { ...e.server, status: 'running' } : null;
+    if (!e || e.pending.size > 0) return null;
+    this.forget(serverId);
+    return { ...e.server, status: 'running' };
   }
 
   forget(serverId: string): void {
