@@ -1,17 +1,13 @@
 import { z } from 'zod';
 import { idSchema } from '../events/ids.ts';
 import { jobViewSchema, nodeViewSchema } from '../projections/read-model-views.ts';
+import { hostnameSchema, portSchema, posixUserSchema } from '../events/node-events.ts';
 
 /**
  * The HTTP contract as zod schemas: request validation and openapi.json come from the same
  * definitions. Objects are strict: an unknown field is a 400, never silently dropped.
  */
 
-/** RFC 1123 host name, capped at 63 characters because it becomes the provider's server name. */
-const hostname = z
-  .string()
-  .max(63)
-  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, 'must be an RFC 1123 host name: lowercase letters, digits, hyphens and dots');
 const slug = z
   .string()
   .max(64)
@@ -20,16 +16,13 @@ const slug = z
 export const DEFAULT_IMAGE = 'ubuntu-24.04';
 
 export const createNodeBody = z.strictObject({
-  name: hostname,
+  // The same rules the events enforce (src/events/node-events.ts): one definition for the API and the log.
+  name: hostnameSchema,
   serverType: slug,
   location: slug,
   image: slug.default(DEFAULT_IMAGE),
-  sshUser: z
-    .string()
-    .max(32)
-    .regex(/^[a-z_][a-z0-9_-]*$/, 'must be a POSIX user name')
-    .default('root'),
-  sshPort: z.number().int().min(1).max(65535).default(22),
+  sshUser: posixUserSchema.default('root'),
+  sshPort: portSchema.default(22),
 });
 export type CreateNodeBody = z.infer<typeof createNodeBody>;
 

@@ -37,7 +37,7 @@ export type JobPolicy = z.infer<typeof jobPolicySchema>;
 export const hostnameSchema = z
   .string()
   .max(63)
-  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, 'must be an RFC 1123 host name');
+  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/, 'must be an RFC 1123 host name: lowercase letters, digits, hyphens and dots');
 /** POSIX portable user name, as useradd accepts it. */
 export const posixUserSchema = z.string().max(32).regex(/^[a-z_][a-z0-9_-]*$/, 'must be a POSIX user name');
 export const portSchema = z.number().int().min(1).max(65535);
