@@ -2,7 +2,7 @@
  * Event store benchmark: our append and our SQLite projection replay, each against the bare
  * JetStream operation on the same server, in the same run, as a ratio.
  *
- *   node --import tsx bench/eventstore.ts [--n 5000] [--rounds 3] [--aggregates 100]
+ *   node --import tsx bench/eventstore.ts [--n 5000] [--rounds 3] [--aggregates 100] [--heap-nodes 10000]
  *
  * Targets (issue): append >= 0.85x bare js.publish; replay into SQLite >= 0.5x bare ordered-consumer drain.
  */
@@ -19,7 +19,10 @@ import { initialNodeState, type NodeState } from '../src/events/node-state.ts';
 import { EventStore, READ_BATCH } from '../src/eventstore/event-store.ts';
 import type { Logger } from '../src/logging/logger.ts';
 import { Projector } from '../src/projections/projector.ts';
+import { ReadModelQueries } from '../src/projections/read-model-queries.ts';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { z } from 'zod';
 import {
   benchLogger, benchPolicy, cpuMeter, natsPid, benchSpec, fmt, intFlag, loadAverage, median, nowMs, onCleanup, parseFlags, runBench, startBenchNats, table, tempDir, verdict,
@@ -30,6 +33,8 @@ const flags = parseFlags(
     n: intFlag(5000),
     rounds: intFlag(3),
     aggregates: intFlag(100),
+    // 0 skips the memory measurement.
+    'heap-nodes': intFlag(10_000, 0),
   }),
 );
 
@@ -134,6 +139,30 @@ const bareDrainRate = async (store: EventStore, js: JetStreamClient): Promise<nu
   return count / ((nowMs() - started) / 1000);
 };
 
+/**
+ * The same drain with a callback instead of the async iterator: the delivery mode EventStore.followRaw
+ * uses, so the baseline does not pay for an iterator that our path does not use either.
+ */
+const bareCallbackDrainRate = async (store: EventStore, js: JetStreamClient): Promise<number> => {
+  const last = await store.lastPosition();
+  const started = nowMs();
+  const consumer = await js.consumers.get(store.streamName, { filter_subjects: store.allSubjects, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: 1 });
+  let count = 0;
+  let done: () => void = () => undefined;
+  const finished = new Promise<void>((resolve) => (done = resolve));
+  const messages = await consumer.consume({
+    max_messages: READ_BATCH,
+    callback: (m) => {
+      count++;
+      if (m.seq >= last) done();
+    },
+  });
+  await finished;
+  const elapsed = nowMs() - started;
+  await messages.close();
+  return count / (elapsed / 1000);
+};
+
 /** Our replay: a Projector from position 1 into a fresh SQLite file, timed from start() until it has the last position. */
 const projectorReplayRate = async (store: EventStore, dbPath: string, logger: Logger): Promise<number> => {
   const last = await store.lastPosition();
@@ -146,6 +175,45 @@ const projectorReplayRate = async (store: EventStore, dbPath: string, logger: Lo
   projector.close();
   if (!ok) throw new Error(`projector did not reach ${last}: ${projector.error?.message ?? 'timeout'}`);
   return last / (elapsed / 1000);
+};
+
+/** A full collection, so heap figures are live objects only. */
+const collectGarbage = (): void => {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+};
+
+/** One finished provision per node (10 decisions each: request to success), then a cold replay; heap held by the projector. */
+const projectorHeap = async (store: EventStore, js: JetStreamClient, nodes: number, dbPath: string, logger: Logger): Promise<string[][]> => {
+  await appendRate(plan('heap', 10 * nodes, nodes), 100, ourPublisher(store));
+  const last = await store.lastPosition();
+  // The fleet's shape: every batch touches thousands of nodes once each, so per-node work dominates.
+  const drain = { iterator: await bareDrainRate(store, js), callback: await bareCallbackDrainRate(store, js) };
+  collectGarbage();
+  const before = process.memoryUsage();
+  const projector = new Projector(store, { dbPath, logger });
+  const started = nowMs();
+  projector.start();
+  if (!(await projector.waitFor(last, 600_000))) throw new Error(`projector did not reach ${last}`);
+  const seconds = (nowMs() - started) / 1000;
+  await projector.stop();
+  collectGarbage();
+  const after = process.memoryUsage();
+  const cache = projector.cachedStates;
+  const statuses = new ReadModelQueries(projector.db).countJobsByStatus();
+  projector.close();
+  const mb = (b: number): string => (b / 1048576).toFixed(1);
+  return [
+    ['messages replayed (whole stream)', fmt(last)],
+    ['replay time, s', seconds.toFixed(1)],
+    ['replay msgs/s: Projector / bare drain (iterator) / bare drain (callback)', `${fmt(last / seconds)} / ${fmt(drain.iterator)} / ${fmt(drain.callback)}`],
+    ['ratio vs iterator / vs callback drain', `${(last / seconds / drain.iterator).toFixed(2)} / ${(last / seconds / drain.callback).toFixed(2)}`],
+    ['jobs by status', Object.entries(statuses).map(([k, v]) => `${k} ${v}`).join(', ')],
+    ['heap used before / after replay, MB (after a full GC)', `${mb(before.heapUsed)} / ${mb(after.heapUsed)}`],
+    ['heap held by the projector after replay, MB', mb(after.heapUsed - before.heapUsed)],
+    ['RSS of the bench process before / after, MB', `${mb(before.rss)} / ${mb(after.rss)}`],
+    ['folded states cached: nodes / characters of JSON', `${fmt(cache.nodes)} / ${fmt(cache.chars)}`],
+  ];
 };
 
 await runBench('Pressluft bench: event store append and replay', async () => {
@@ -210,25 +278,29 @@ await runBench('Pressluft bench: event store append and replay', async () => {
 
   const total = await ours.lastPosition();
   const pid = natsPid(nats.port);
-  const replay = { bare: [] as number[], ours: [] as number[] };
+  const replay = { bare: [] as number[], callback: [] as number[], ours: [] as number[] };
   const replayRows: string[][] = [];
+  const orders = [['bare', 'callback', 'ours'], ['ours', 'bare', 'callback'], ['callback', 'ours', 'bare']] as const;
   for (let r = 1; r <= rounds; r++) {
     const load = loadAverage();
-    const order = r % 2 === 1 ? (['bare', 'ours'] as const) : (['ours', 'bare'] as const);
     // CPU seconds per side show which process is the bottleneck.
     const cpu: Record<string, string> = {};
-    for (const who of order) {
+    for (const who of orders[(r - 1) % orders.length]!) {
       const meter = cpuMeter({ nats: pid });
       if (who === 'bare') replay.bare.push(await bareDrainRate(ours, rawJs));
+      else if (who === 'callback') replay.callback.push(await bareCallbackDrainRate(ours, rawJs));
       else replay.ours.push(await projectorReplayRate(ours, join(dbDir, `replay-${r}.sqlite`), logger));
       cpu[who] = Object.values(meter()).map((c) => c.toFixed(2)).join(' / ');
     }
-    replayRows.push([`replay ${r}`, load, fmt(replay.bare[r - 1]!), fmt(replay.ours[r - 1]!), (replay.ours[r - 1]! / replay.bare[r - 1]!).toFixed(2), cpu.bare!, cpu.ours!]);
+    const i = r - 1;
+    replayRows.push([`replay ${r}`, load, fmt(replay.bare[i]!), fmt(replay.callback[i]!), fmt(replay.ours[i]!),
+      (replay.ours[i]! / replay.bare[i]!).toFixed(2), (replay.ours[i]! / replay.callback[i]!).toFixed(2), cpu.bare!, cpu.ours!]);
   }
   const replayRatio = pairedRatio(replay.ours, replay.bare);
-  replayRows.push(['replay median', '', fmt(median(replay.bare)), fmt(median(replay.ours)), replayRatio.toFixed(2), '', '']);
+  const callbackRatio = pairedRatio(replay.ours, replay.callback);
+  replayRows.push(['replay median', '', fmt(median(replay.bare)), fmt(median(replay.callback)), fmt(median(replay.ours)), replayRatio.toFixed(2), callbackRatio.toFixed(2), '', '']);
   process.stdout.write(`Replay of the whole BENCH_OURS stream (${total} messages, ${aggregates * 2 * rounds} nodes), msgs/s\n\n`);
-  process.stdout.write(`${table(['round', 'load avg (1/5/15 min)', 'bare ordered-consumer drain', 'Projector into fresh SQLite', 'ratio', 'CPU s bare: bench / nats', 'CPU s ours: bench / nats'], replayRows)}\n\n`);
+  process.stdout.write(`${table(['round', 'load avg (1/5/15 min)', 'bare drain (iterator)', 'bare drain (callback)', 'Projector into fresh SQLite', 'ratio', 'ratio vs callback', 'CPU s bare: bench / nats', 'CPU s ours: bench / nats'], replayRows)}\n\n`);
 
   process.stdout.write(
     `${table(
@@ -237,8 +309,15 @@ await runBench('Pressluft bench: event store append and replay', async () => {
         ['sync append: EventStore.append / bare js.publish', syncRatio.toFixed(2), `>= ${APPEND_TARGET}`, verdict(syncRatio, APPEND_TARGET)],
         [`async(${window}) append (informational)`, asyncRatio.toFixed(2), `(>= ${APPEND_TARGET})`, verdict(asyncRatio, APPEND_TARGET)],
         ['replay: Projector into SQLite / bare drain', replayRatio.toFixed(2), `>= ${REPLAY_TARGET}`, verdict(replayRatio, REPLAY_TARGET)],
+        ['replay: Projector into SQLite / bare callback drain', callbackRatio.toFixed(2), `>= ${REPLAY_TARGET}`, verdict(callbackRatio, REPLAY_TARGET)],
       ],
     )}\n`,
   );
+  if (flags['heap-nodes'] > 0) {
+    const heapStore = await EventStore.open(nats.url, { streamName: 'BENCH_HEAP', subjectPrefix: 'heap', duplicateWindowMs: 120_000, logger });
+    onCleanup(() => heapStore.close());
+    const rows = await projectorHeap(heapStore, rawJs, flags['heap-nodes'], join(dbDir, 'heap.sqlite'), logger);
+    process.stdout.write(`\nProjector memory: ${fmt(flags['heap-nodes'])} nodes, one finished provision each, replayed from position 1\n\n${table(['what', 'value'], rows)}\n`);
+  }
   process.stdout.write(`\nload average after run: ${loadAverage()}\n`);
 });

@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # A disposable Debian systemd node for the converge tests (docs/ansible.md, "The test node").
 #
-#   scripts/test-node.sh up [--distro bookworm|trixie] [PUBKEY_FILE]   boot it (or reuse it); prints PRESSLUFT_TEST_NODE=127.0.0.1:<port>
-#   scripts/test-node.sh down [--distro …]                             stop it; no process, namespace or mount is left behind
-#   scripts/test-node.sh status [--distro …]                           say whether it runs, and where
+#   scripts/test-node.sh up [--distro bookworm|trixie] [HOST_KEY] PUBKEY_FILE   boot it (or reuse it); prints PRESSLUFT_TEST_NODE=127.0.0.1:<port>
+#   scripts/test-node.sh host-key [--distro …] HOST_KEY                         give the running node that host key, as a rebuild would
+#   scripts/test-node.sh down [--distro …]                                      stop it; no process, namespace or mount is left behind
+#   scripts/test-node.sh status [--distro …]                                    say whether it runs, and where
+#
+# HOST_KEY plays cloud-init (issue 10): `--user-data FILE` takes ssh_keys.ed25519_private/public from
+# the #cloud-config the control plane sent at create (the simulator keeps it), `--host-key FILE` an
+# OpenSSH ed25519 private key file. The node's other host keys are deleted (ssh_deletekeys) and sshd
+# serves that key only. Without HOST_KEY a fresh node gets keys of its own. Every up, host-key and
+# status prints PRESSLUFT_TEST_NODE_HOST_KEY=ssh-ed25519 <base64>: what the node presents right now.
 #
 # Two distributions stand in for Ubuntu 24.04 (ADR 0020, ADR 0023): Debian 12 (bookworm, the
 # default: node pressluft-test-node on 127.0.0.1:2222) and Debian 13 (trixie: node
@@ -18,11 +25,15 @@
 set -euo pipefail
 
 DISTRO=${PRESSLUFT_TEST_NODE_DISTRO:-bookworm}
+USER_DATA=
+HOST_KEY=
 args=()
 while [ $# -gt 0 ]; do
   case $1 in
     --distro) DISTRO=${2:?--distro needs bookworm or trixie}; shift 2 ;;
     --distro=*) DISTRO=${1#--distro=}; shift ;;
+    --user-data) USER_DATA=${2:?--user-data needs a file}; shift 2 ;;
+    --host-key) HOST_KEY=${2:?--host-key needs a private key file}; shift 2 ;;
     *) args+=("$1"); shift ;;
   esac
 done
@@ -163,7 +174,73 @@ wait_for() {
 ssh_banner() { timeout 2 bash -c 'exec 3<>/dev/tcp/127.0.0.1/'"$PORT"'; head -c 4 <&3' | grep -q '^SSH-'; }
 proxy_ready() { timeout 2 bash -c 'exec 3<>/dev/tcp/127.0.0.1/'"$PROXY_PORT"; }
 
-print_target() { printf 'PRESSLUFT_TEST_NODE=127.0.0.1:%s\nPRESSLUFT_TEST_NODE_CLIENT_NS=%s\nPRESSLUFT_TEST_NODE_LINK_ADDR=%s\n' "$PORT" "$CLIENT_NS" "$NODE_LINK_ADDR"; }
+# What the node presents, asked over the wire as any client would (never port 22: that is this host's sshd).
+presented_host_key() {
+  [ "$PORT" != 22 ] || die "refusing to scan 127.0.0.1:22"
+  ssh-keyscan -T 5 -t ed25519 -p "$PORT" 127.0.0.1 2>/dev/null | awk '$2 == "ssh-ed25519" { print $2, $3; exit }'
+}
+
+print_target() {
+  printf 'PRESSLUFT_TEST_NODE=127.0.0.1:%s\nPRESSLUFT_TEST_NODE_CLIENT_NS=%s\nPRESSLUFT_TEST_NODE_LINK_ADDR=%s\n' "$PORT" "$CLIENT_NS" "$NODE_LINK_ADDR"
+  printf 'PRESSLUFT_TEST_NODE_HOST_KEY=%s\n' "$(presented_host_key)"
+}
+
+# The host key pair from --user-data (cloud-init's ssh_keys) or --host-key into $1/key and $1/key.pub.
+# Returns 1 when neither was given.
+host_key_files() {
+  local out=$1
+  if [ -n "$USER_DATA" ]; then
+    [ -f "$USER_DATA" ] || die "no such user-data file: $USER_DATA"
+    python3 - "$USER_DATA" "$out" <<'PY' || die "the user-data holds no ssh_keys.ed25519_private/ed25519_public"
+import os, sys, yaml
+text = open(sys.argv[1]).read()
+if not text.startswith("#cloud-config"):
+    sys.exit("not a #cloud-config document")
+keys = (yaml.safe_load(text) or {}).get("ssh_keys") or {}
+private, public = keys.get("ed25519_private"), keys.get("ed25519_public")
+if not (isinstance(private, str) and isinstance(public, str)):
+    sys.exit(1)
+fd = os.open(os.path.join(sys.argv[2], "key"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+os.write(fd, (private.rstrip("\n") + "\n").encode())
+os.close(fd)
+open(os.path.join(sys.argv[2], "key.pub"), "w").write(public.strip() + "\n")
+PY
+  elif [ -n "$HOST_KEY" ]; then
+    [ -f "$HOST_KEY" ] || die "no such host key file: $HOST_KEY"
+    install -m 0600 "$HOST_KEY" "$out/key"
+    ssh-keygen -y -f "$out/key" >"$out/key.pub" || die "not an unencrypted OpenSSH private key: $HOST_KEY"
+  else
+    return 1
+  fi
+  # Both halves must be one ed25519 key: a mismatched pair would make sshd present something else.
+  [ "$(ssh-keygen -y -f "$out/key" | cut -d' ' -f1-2)" = "$(cut -d' ' -f1-2 "$out/key.pub")" ] || die "the host key's private and public halves differ"
+  grep -q '^ssh-ed25519 ' "$out/key.pub" || die "the host key is not ed25519"
+}
+
+# As cloud-init does with ssh_deletekeys and ssh_keys: every host key goes, the given one is installed.
+install_host_key() {
+  local root=$1 from=$2
+  rm -f "$root"/etc/ssh/ssh_host_*
+  install -m 0600 -o root -g root "$from/key" "$root/etc/ssh/ssh_host_ed25519_key"
+  install -m 0644 -o root -g root "$from/key.pub" "$root/etc/ssh/ssh_host_ed25519_key.pub"
+}
+
+# HOST_KEY into the running node, then sshd restarted in the node (through its init's namespaces:
+# the host has no machinectl). The key files pass through $STATE (0700) and are removed at once.
+cmd_host_key() {
+  [ "$(id -u)" -eq 0 ] || die "needs root"
+  alive nspawn || die "the $SUITE node is not up"
+  local tmp init
+  tmp=$(mktemp -d "$STATE/host-key.XXXXXX")
+  host_key_files "$tmp" || { rm -rf "$tmp"; die "usage: $0 host-key [--distro …] --user-data FILE | --host-key FILE"; }
+  install_host_key "$STATE/rootfs" "$tmp"
+  rm -rf "$tmp"
+  init=$(pgrep -P "$(cat "$STATE/nspawn.pid")" | head -1)
+  nsenter -t "$init" -a systemctl restart ssh.service
+  wait_for "sshd in the node (127.0.0.1:$PORT)" 150 ssh_banner
+  log "host key installed: $(presented_host_key)"
+  print_target
+}
 
 cmd_up() {
   local pubkey=${1:-${PRESSLUFT_TEST_NODE_PUBKEY_FILE:-}}
@@ -173,7 +250,7 @@ cmd_up() {
     # Reuse: make sure this caller's key is accepted too.
     grep -qxF "$(cat "$pubkey")" "$STATE/rootfs/root/.ssh/authorized_keys" || cat "$pubkey" >>"$STATE/rootfs/root/.ssh/authorized_keys"
     log "already up, reusing"
-    print_target
+    if [ -n "$USER_DATA$HOST_KEY" ]; then cmd_host_key; else print_target; fi
     return
   fi
   [ -d "$STATE" ] && { log "cleaning up a stale node"; cmd_down; }
@@ -188,6 +265,9 @@ cmd_up() {
   tar -C "$STATE/rootfs" --numeric-owner -xf "$TARBALL"
   check_rootfs_root "$STATE/rootfs"
   configure_rootfs "$STATE/rootfs" "$pubkey"
+  mkdir "$STATE/host-key"
+  if host_key_files "$STATE/host-key"; then install_host_key "$STATE/rootfs" "$STATE/host-key"; fi
+  rm -rf "$STATE/host-key"
 
   ip netns add "$NS"
   ip -n "$NS" link set lo up
@@ -251,7 +331,8 @@ cmd_status() {
 
 case ${1:-} in
   up) shift; cmd_up "$@" ;;
+  host-key) cmd_host_key ;;
   down) cmd_down ;;
   status) cmd_status ;;
-  *) die "usage: $0 up [--distro bookworm|trixie] [PUBKEY_FILE] | down [--distro …] | status [--distro …]" ;;
+  *) die "usage: $0 up [--distro bookworm|trixie] [--user-data FILE | --host-key FILE] PUBKEY_FILE | host-key [--distro …] (--user-data FILE | --host-key FILE) | down [--distro …] | status [--distro …]" ;;
 esac

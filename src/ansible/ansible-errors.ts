@@ -6,6 +6,8 @@ export const ANSIBLE_ERRORS: Record<AnsibleErrorCode, { retryable: boolean; mean
   ANSIBLE_PLAY_ERROR: { retryable: true, meaning: 'ansible-playbook reported a general error (exit 1)' },
   ANSIBLE_HOST_FAILED: { retryable: true, meaning: 'a task failed on the node' },
   ANSIBLE_HOST_UNREACHABLE: { retryable: true, meaning: 'the node could not be reached over SSH' },
+  ANSIBLE_HOST_KEY_MISMATCH: { retryable: false, meaning: 'the node presented a host key other than the recorded one; no task ran' },
+  ANSIBLE_AUTH_FAILED: { retryable: true, meaning: "the node refused the control plane's SSH key; no task ran" },
   ANSIBLE_SYNTAX_ERROR: { retryable: false, meaning: 'the playbook or its options did not parse (exit 5)' },
   ANSIBLE_UNEXPECTED_ERROR: { retryable: false, meaning: 'ansible-playbook crashed or could not prove success' },
   ANSIBLE_UNKNOWN_EXIT: { retryable: false, meaning: 'ansible-playbook exited with an undocumented code or signal' },

@@ -4,6 +4,8 @@ import { redact, type Logger } from '../logging/logger.ts';
 import { ANSIBLE_ERRORS, classifyRun } from './ansible-errors.ts';
 import { ansibleEnv, secretsFromEnv } from './ansible-env.ts';
 import { summarizeFailure, type FailedTask } from './failure-summary.ts';
+import { knownHostsLine, sshRefusal, strictHostKeyArgs, type SshRefusal } from './host-key.ts';
+import { hostKeyMismatchResult } from './host-key-mismatch.ts';
 import { extraVars, renderInventory, runTarget } from './inventory.ts';
 import { OutputTail, secretVariants } from './output-tail.ts';
 import { killByCmdline, runInGroup, type GroupRunResult } from './process-group.ts';
@@ -35,6 +37,8 @@ interface RunFacts {
   failed: FailedTask | null;
   lastTask: string | null;
   errorLine: string | null;
+  /** ssh refused before any task: the host key or the control plane's key (host-key.ts). */
+  refusal: SshRefusal | null;
 }
 
 interface FinishInput {
@@ -84,11 +88,12 @@ export class AnsiblePlaybookRunner implements AnsibleRunner {
     const vars = extraVars.parse(req.vars);
     const secrets = secretVariants([...(this.o.secrets ?? []), ...secretsFromEnv(), ...(req.secrets ?? []), ...(req.privateKey ? [req.privateKey] : [])]);
     const tail = new OutputTail(secrets);
-    const facts: RunFacts = { failed: null, lastTask: null, errorLine: null };
+    const facts: RunFacts = { failed: null, lastTask: null, errorLine: null, refusal: null };
     const log = this.o.logger.child({ component: 'ansible', playbook: req.playbook, host: target.host });
     const onOutput = (stream: 'stdout' | 'stderr', line: string) => {
       const clean = tail.push(line);
       if (facts.errorLine === null && clean.startsWith('ERROR!')) facts.errorLine = clean;
+      facts.refusal ??= clean.includes('UNREACHABLE!') ? sshRefusal(clean) : null;
       log.info({ stream }, clean);
     };
     const finish = (run: GroupRunResult, recap: Recap | null) => this.finish(log, { run, recap, tail, facts, started, target, timeoutMs: req.timeoutMs, secrets });
@@ -106,14 +111,17 @@ export class AnsiblePlaybookRunner implements AnsibleRunner {
           if (!(e instanceof SshAgentError)) throw e;
           onOutput('stderr', `pressluft: ${e.message}`);
           facts.errorLine = e.message;
-          return finish({ exitCode: 250, stop: null }, null);
+          return await finish({ exitCode: 250, stop: null }, null);
         }
       }
       const inventory = await dir.write('inventory.ini', renderInventory(target));
       const varsFile = await dir.write('vars.yml', renderUnsafeVars(vars));
-      const knownHosts = target.knownHostsFile ?? dir.file('known_hosts');
       const identity = agent ? ['-o IdentitiesOnly=yes', `-o IdentityFile=${agent.publicKeyFile}`] : [];
-      const sshArgs = ['-o StrictHostKeyChecking=accept-new', `-o UserKnownHostsFile=${knownHosts}`, ...identity];
+      // With a recorded host key: that key only, checked strictly. Without (tests only): a fresh file, first key trusted for this run.
+      const hostKeyArgs = target.hostKey
+        ? strictHostKeyArgs(await dir.write('known_hosts', knownHostsLine(target.host, target.port, target.hostKey)))
+        : ['-o StrictHostKeyChecking=accept-new', `-o UserKnownHostsFile=${dir.file('known_hosts')}`];
+      const sshArgs = [...hostKeyArgs, ...identity];
       const args = ['-i', inventory, '-e', `@${varsFile}`, `--ssh-extra-args=${sshArgs.join(' ')}`, req.playbook];
       const env = ansibleEnv({
         config: resolve(this.root, 'ansible/ansible.cfg'),
@@ -139,6 +147,9 @@ export class AnsiblePlaybookRunner implements AnsibleRunner {
         const task = redact(event.task, secrets);
         facts.lastTask = task;
         if (event.status === 'failed' || event.status === 'unreachable') facts.failed = { task, status: event.status, message: event.message ?? '' };
+        if (event.status === 'unreachable') facts.refusal ??= sshRefusal(event.message ?? '');
+        // ssh never let the task start: a refused host key is not a task's progress.
+        if (facts.refusal?.kind === 'host_key') return;
         const progress: TaskProgress = { index, total, task, host: target.host, status: event.status === 'ignored' ? 'failed' : event.status, handler: event.handler };
         try {
           req.onProgress?.(progress);
@@ -148,7 +159,7 @@ export class AnsiblePlaybookRunner implements AnsibleRunner {
         }
       };
       const ran = await this.spawn(log, args, { cwd: this.root, env, deadline: started + req.timeoutMs, signal: req.signal, graceMs: this.graceMs, onOutput, onFd3Line });
-      return finish(ran, recaps.length > 0 ? sumRecaps(recaps) : null);
+      return await finish(ran, recaps.length > 0 ? sumRecaps(recaps) : null);
     } finally {
       await agent?.stop().catch((e: unknown) => log.error({ err: e }, 'could not stop the ssh-agent'));
       // Whatever still names the run dir: the ssh mux master (it daemonises out of our group).
@@ -168,11 +179,16 @@ export class AnsiblePlaybookRunner implements AnsibleRunner {
     }
   }
 
-  private finish(log: Logger, f: FinishInput): RunResult {
+  private async finish(log: Logger, f: FinishInput): Promise<RunResult> {
     const { run, recap, facts } = f;
-    const errorCode = classifyRun({ stop: run.stop, exitCode: run.exitCode, recap });
+    const classified = classifyRun({ stop: run.stop, exitCode: run.exitCode, recap });
+    if (classified === 'ANSIBLE_HOST_UNREACHABLE' && facts.refusal?.kind === 'host_key' && f.target.hostKey) {
+      const { host, port, hostKey } = f.target;
+      return hostKeyMismatchResult(log, { host, port, hostKey, sshSaid: facts.refusal.presentedFingerprint, exitCode: run.exitCode, recap: recap ?? EMPTY_RECAP, started: f.started, outputTail: f.tail.text(), secrets: f.secrets });
+    }
+    const errorCode = classified === 'ANSIBLE_HOST_UNREACHABLE' && facts.refusal?.kind === 'auth' ? 'ANSIBLE_AUTH_FAILED' : classified;
     // A failure the recap does not count (ignored, rescued) is not what ended the run.
-    const failed = errorCode === 'ANSIBLE_HOST_FAILED' || errorCode === 'ANSIBLE_HOST_UNREACHABLE' ? facts.failed : null;
+    const failed = errorCode === 'ANSIBLE_HOST_FAILED' || errorCode === 'ANSIBLE_HOST_UNREACHABLE' || errorCode === 'ANSIBLE_AUTH_FAILED' ? facts.failed : null;
     const result: RunResult = {
       ok: errorCode === null,
       exitCode: run.exitCode,

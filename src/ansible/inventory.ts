@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { hostKeySchema } from '../events/node-events.ts';
 import type { RunTarget } from './runner-port.ts';
 
 // Values end up unquoted in an INI line; the shapes below leave no room for spaces or '='.
@@ -10,8 +11,7 @@ export const runTarget = z.object({
   port: z.number().int().min(1).max(65535),
   user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/),
   connection: z.enum(['ssh', 'local']).default('ssh'),
-  // It ends up in --ssh-extra-args, which is split on spaces: a plain absolute path only.
-  knownHostsFile: z.string().regex(/^\/[\w./-]+$/, 'must be an absolute path of letters, digits and ._/-').optional(),
+  hostKey: hostKeySchema.optional(),
 });
 
 /**

@@ -9,10 +9,21 @@ export interface RunTarget {
   /** `local` runs on the control plane itself (tests only); default `ssh`. */
   connection?: 'ssh' | 'local';
   /**
-   * A known_hosts file the control plane keeps for this node. Without it each run gets a fresh
-   * one in its temp dir (accept-new then trusts the key for that run only) and ~/.ssh is untouched.
+   * The host key the control plane recorded for this node (injected at create, or trusted by an
+   * operator). With it the run's known_hosts holds exactly this key and ssh checks strictly; a
+   * different key fails the run with ANSIBLE_HOST_KEY_MISMATCH before any task. Without it (tests
+   * only: the saga always passes one for ssh) a fresh known_hosts trusts the first key for that run.
    */
-  knownHostsFile?: string;
+  hostKey?: { publicKey: string; fingerprint: string };
+}
+
+/** What a run that refused the node's host key saw: the key to verify out of band before trust-host-key. */
+export interface HostKeyMismatch {
+  expectedFingerprint: string;
+  /** null when neither ssh nor a scan afterwards named it. */
+  presentedFingerprint: string | null;
+  /** From ssh-keyscan right after the refusal, kept only when it has the fingerprint ssh refused. */
+  presentedPublicKey: string | null;
 }
 
 export interface TaskProgress {
@@ -43,6 +54,8 @@ export type AnsibleErrorCode =
   | 'ANSIBLE_PLAY_ERROR'
   | 'ANSIBLE_HOST_FAILED'
   | 'ANSIBLE_HOST_UNREACHABLE'
+  | 'ANSIBLE_HOST_KEY_MISMATCH'
+  | 'ANSIBLE_AUTH_FAILED'
   | 'ANSIBLE_SYNTAX_ERROR'
   | 'ANSIBLE_UNEXPECTED_ERROR'
   | 'ANSIBLE_UNKNOWN_EXIT'
@@ -83,6 +96,8 @@ export interface RunResult {
    * host and the module's message; for an unreachable host, the ssh reason.
    */
   errorMessage?: string;
+  /** Set with ANSIBLE_HOST_KEY_MISMATCH. */
+  hostKeyMismatch?: HostKeyMismatch;
 }
 
 export interface AnsibleRunner {

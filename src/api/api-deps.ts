@@ -1,3 +1,4 @@
+import type { PlaybookBundle } from '../ansible/playbook-bundle.ts';
 import type { NodeRepository } from '../commands/node-repository.ts';
 import type { JobPolicy } from '../events/node-events.ts';
 import type { EventStore } from '../eventstore/event-store.ts';
@@ -26,6 +27,8 @@ export interface ApiDeps {
   metrics: Metrics;
   /** The retry and timeout policy every new job is requested with. */
   policy: JobPolicy;
+  /** The playbook bundle this control plane runs (computed once at start-up): `expectPlaybook` is checked against it, `/v1/version` shows it. */
+  playbookBundle: PlaybookBundle;
   apiToken: string;
   logger: Logger;
   /** How long a query with ?minPosition= waits for the projection (default 5 s). */

@@ -9,6 +9,8 @@ export type ApiErrorCode =
   | 'job_active'
   | 'job_not_cancellable'
   | 'ssh_user_unsupported'
+  | 'host_key_not_seen'
+  | 'playbook_digest_mismatch'
   | 'node_unreadable'
   | 'payload_too_large'
   | 'unsupported_media_type'
@@ -46,8 +48,12 @@ const DOMAIN: Record<string, { status: number; code: ApiErrorCode }> = {
   JOB_ACTIVE: { status: 409, code: 'job_active' },
   JOB_NOT_CANCELLABLE: { status: 409, code: 'job_not_cancellable' },
   SSH_USER_UNSUPPORTED: { status: 422, code: 'ssh_user_unsupported' },
+  HOST_KEY_NOT_SEEN: { status: 409, code: 'host_key_not_seen' },
+  PLAYBOOK_DIGEST_MISMATCH: { status: 409, code: 'playbook_digest_mismatch' },
   // A node whose log holds a message that does not decode (ADR 0012): its state cannot be folded.
   EVENT_INVALID: { status: 409, code: 'node_unreadable' },
+  // The log had no leader for ~10 s of retries (an election in a cluster): try again, nothing was appended twice.
+  EVENTSTORE_UNAVAILABLE: { status: 503, code: 'not_ready' },
 };
 
 export const fromDomainError = (e: AppError): ApiError | null => {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { idSchema } from '../events/ids.ts';
 import { jobViewSchema, nodeViewSchema } from '../projections/read-model-views.ts';
-import { hostnameSchema, portSchema, posixUserSchema } from '../events/node-events.ts';
+import { hostKeyFingerprintSchema, hostnameSchema, playbookDigestSchema, portSchema, posixUserSchema } from '../events/node-events.ts';
 
 /**
  * The HTTP contract as zod schemas: request validation and openapi.json come from the same
@@ -23,8 +23,14 @@ export const createNodeBody = z.strictObject({
   image: slug.default(DEFAULT_IMAGE),
   sshUser: posixUserSchema.default('root'),
   sshPort: portSchema.default(22),
+  /** Refuse (409 playbook_digest_mismatch) unless the control plane's playbook bundle has this digest (GET /v1/version). */
+  expectPlaybook: playbookDigestSchema.optional(),
 });
 export type CreateNodeBody = z.infer<typeof createNodeBody>;
+
+/** Fastify hands a missing body over as null; both mean "no requirement". */
+export const reprovisionBody = z.strictObject({ expectPlaybook: playbookDigestSchema.optional() }).nullish();
+export const trustHostKeyBody = z.strictObject({ fingerprint: hostKeyFingerprintSchema });
 
 /** Fastify hands a missing body over as null; both mean "no options". */
 export const cancelJobBody = z.strictObject({ reason: z.string().max(500).optional() }).nullish();
@@ -55,12 +61,22 @@ export const idempotencyKeyHeader = z
 const iso = z.string();
 const nullableString = z.string().nullable();
 
-/** The read-model views, derived from the one column list in src/projections/read-model-views.ts. */
+/**
+ * The read-model views, derived from the one column list in src/projections/read-model-views.ts;
+ * they carry the host-key fields of the node and what each job's last run executed.
+ */
 export const nodeView = nodeViewSchema;
 export const jobView = jobViewSchema;
 
 export const nodeCreated = z.object({ nodeId: z.string(), jobId: z.string(), position: z.number().int() });
 export const jobAccepted = z.object({ jobId: z.string(), position: z.number().int() });
+export const hostKeyTrusted = z.object({ nodeId: z.string(), fingerprint: z.string(), position: z.number().int() });
+export const versionBody = z.object({
+  /** package.json "version" of the running control plane. */
+  version: z.string(),
+  /** SHA-256 of its ansible/ tree: the value `expectPlaybook` must carry. */
+  playbookDigest: z.string(),
+});
 export const nodeList = z.object({ nodes: z.array(nodeView), next: nullableString });
 
 export const historyEntry = z.object({
@@ -133,7 +149,13 @@ const jobState = z.object({
   cancelRequested: z.boolean(),
   lastRecap: recap.nullable(),
   progress: attemptProgress,
+  expectPlaybook: z.string().optional(),
+  playbookDigest: nullableString.optional(),
+  productVersion: nullableString.optional(),
+  hostKeyFingerprint: nullableString.optional(),
+  hostKeyMismatch: z.object({ expectedFingerprint: z.string(), presentedFingerprint: nullableString, presentedPublicKey: nullableString }).nullable().optional(),
 });
+const hostKey = z.object({ publicKey: z.string(), fingerprint: z.string() });
 
 /** The node aggregate folded from the log (events/node-state.ts). */
 export const nodeStateAt = z.object({
@@ -151,6 +173,8 @@ export const nodeStateAt = z.object({
     currentJobId: nullableString,
     lastJobId: nullableString,
     jobs: z.record(z.string(), jobState),
+    hostKey: hostKey.extend({ source: z.enum(['created', 'trusted']) }).nullable().optional(),
+    presentedHostKey: hostKey.extend({ jobId: z.string() }).nullable().optional(),
   }),
 });
 

@@ -60,19 +60,25 @@ export const buildApiServer = (deps: ApiDeps): FastifyInstance => {
   // JSON only: a text/plain body is a 415, not a string that fails validation later.
   app.removeContentTypeParser('text/plain');
 
-  // The id of the request's log lines, so a caller can quote it.
-  app.addHook('onRequest', async (req, reply) => {
+  // Callback hooks, not async ones: no promise per hook on every request.
+  const checkBearer = bearerChecker(deps.apiToken);
+  app.addHook('onRequest', (req, reply, done) => {
+    // The id of the request's log lines, so a caller can quote it.
     reply.header('x-request-id', req.id);
+    const q = req.url.indexOf('?');
+    const path = q < 0 ? req.url : req.url.slice(0, q);
+    try {
+      if (!PUBLIC_PATHS.has(path) && !isConsolePath(path)) checkBearer(req.headers.authorization);
+    } catch (e) {
+      done(e as Error);
+      return;
+    }
+    done();
   });
-  app.addHook('onResponse', async (req, reply) => {
+  app.addHook('onResponse', (req, reply, done) => {
     // The route pattern, never the raw URL: one series per route, not per node id. SSE streams are hijacked and not observed.
     deps.metrics.observeHttpRequest({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
-  });
-
-  const checkBearer = bearerChecker(deps.apiToken);
-  app.addHook('onRequest', async (req) => {
-    const path = req.url.split('?')[0] ?? '';
-    if (!PUBLIC_PATHS.has(path) && !isConsolePath(path)) checkBearer(req.headers.authorization);
+    done();
   });
 
   const openStreams = new Set<SseStream>();

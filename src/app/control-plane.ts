@@ -1,5 +1,6 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/config.ts';
 import { NodeRepository } from '../commands/node-repository.ts';
@@ -23,17 +24,21 @@ import type { ProviderPort } from '../providers/provider-port.ts';
 import { ProvisionSaga } from '../sagas/provision-saga.ts';
 import type { PollSchedule } from '../sagas/provision-process.ts';
 import { loadOrCreateSshKeyPair } from '../ssh-keys/key-pair-store.ts';
+import { openHostKeyStore } from '../ssh-keys/host-key-store.ts';
+import { playbookBundle } from '../ansible/playbook-bundle.ts';
 import { buildApiServer } from '../api/server.ts';
 import { loadOrCreateApiToken } from '../api/api-token.ts';
 import { Metrics } from '../metrics/metrics.ts';
+import { AppError } from '../errors/app-error.ts';
 
 export interface ControlPlane {
   config: Config;
   logger: Logger;
   store: EventStore;
   repo: NodeRepository;
-  projector: Projector;
-  queries: ReadModelQueries;
+  /** The read model's projector and queries; a worker has none, and asking throws ROLE_HAS_NO_READ_MODEL. */
+  readonly projector: Projector;
+  readonly queries: ReadModelQueries;
   metrics: Metrics;
   saga: ProvisionSaga | null;
   api: FastifyInstance | null;
@@ -84,19 +89,29 @@ export const startControlPlane = async (config: Config, o: ControlPlaneOverrides
     const embedded = await connectOrStartNats(config, logger, (e) => died(e));
     const nats = embedded.process;
     if (embedded.stop) cleanups.push(named('nats-server', embedded.stop));
-    const store = await EventStore.open(embedded.target, { streamName: config.nats.stream, subjectPrefix: config.nats.subjectPrefix, duplicateWindowMs: config.nats.duplicateWindowMs, logger });
+    const store = await EventStore.open(embedded.target, {
+      streamName: config.nats.stream,
+      subjectPrefix: config.nats.subjectPrefix,
+      duplicateWindowMs: config.nats.duplicateWindowMs,
+      replicas: config.nats.replicas,
+      logger,
+    });
     cleanups.push(named('event store connection', () => store.close()));
     const repo = new NodeRepository(store);
     const metrics = new Metrics();
 
-    const projector = new Projector(store, { dbPath: join(config.dataDir, 'read-model.sqlite'), logger });
-    cleanups.push(named('read model', async () => projector.close()));
+    // Only a process that answers queries keeps a read model: a worker on the same data dir as an
+    // api process must not open a second projector on its SQLite file.
+    const projector = config.role === 'worker' ? null : new Projector(store, { dbPath: join(config.dataDir, 'read-model.sqlite'), logger });
+    if (projector) cleanups.push(named('read model', async () => projector.close()));
     // Before anything reads or acts: a log behind its read model or its consumer is refused (ADR 0030).
-    await assertLogNotBehind({ store, readModelCheckpoint: projector.checkpoint, consumerNames: [SAGA_CONSUMER] });
-    projector.start();
-    cleanups.push(named('projector', () => projector.stop()));
-    const queries = new ReadModelQueries(projector.db);
+    await assertLogNotBehind({ store, readModelCheckpoint: projector?.checkpoint ?? 0, consumerNames: [SAGA_CONSUMER] });
+    projector?.start();
+    if (projector) cleanups.push(named('projector', () => projector.stop()));
+    const queries = projector ? new ReadModelQueries(projector.db) : null;
 
+    // What `--expect-playbook` is compared with and AnsibleStarted records: the product's own ansible/ tree, hashed once.
+    const bundle = await playbookBundle(fileURLToPath(new URL('../../ansible', import.meta.url)));
     const apiToken = await loadOrCreateApiToken({ dataDir: config.dataDir, fromEnv: config.http.apiToken, logger });
     let simulator: HetznerSimulator | null = null;
     let saga: ProvisionSaga | null = null;
@@ -125,6 +140,8 @@ export const startControlPlane = async (config: Config, o: ControlPlaneOverrides
         // The generated API token is not in the environment, so the runner is told it explicitly.
         runner: o.runner ?? new AnsiblePlaybookRunner({ logger, secrets: [config.hetzner.token, config.secretKeyHex, apiToken].filter((s): s is string => !!s) }),
         keyPair,
+        hostKeys: await openHostKeyStore({ dataDir: config.dataDir, encryptionKey: config.secretKeyHex }),
+        playbookBundle: bundle,
         logger,
         metrics,
         playbook: config.ansible.playbook,
@@ -141,10 +158,11 @@ export const startControlPlane = async (config: Config, o: ControlPlaneOverrides
 
     let api: FastifyInstance | null = null;
     let url: string | null = null;
-    if (config.role !== 'worker') {
+    // The API answers from the read model, so it runs exactly where one is kept: not in a worker.
+    if (projector && queries) {
       const tlsFiles = config.http.tls;
       const tls = tlsFiles ? { cert: await readFile(tlsFiles.certFile), key: await readFile(tlsFiles.keyFile) } : undefined;
-      api = buildApiServer({ store, repo, projector, queries, metrics, policy: config.policy, apiToken, logger, tls, limits: { maxConnections: config.http.maxConnections }, saga });
+      api = buildApiServer({ store, repo, projector, queries, metrics, policy: config.policy, apiToken, logger, tls, limits: { maxConnections: config.http.maxConnections }, saga, playbookBundle: bundle });
       await api.listen({ host: config.http.host, port: config.http.port });
       cleanups.push(named('http api', () => api!.close()));
       const addr = api.server.address();
@@ -157,7 +175,13 @@ export const startControlPlane = async (config: Config, o: ControlPlaneOverrides
       cleanups.push(named('saga', () => saga!.stop()));
     }
     return {
-      config, logger, store, repo, projector, queries, metrics, saga, api, url, apiToken, simulator, nats, stop, fatal,
+      config, logger, store, repo, metrics, saga, api, url, apiToken, simulator, nats, stop, fatal,
+      get projector() {
+        return projector ?? noReadModel(config.role);
+      },
+      get queries() {
+        return queries ?? noReadModel(config.role);
+      },
       get shutdownStep() {
         return shutdownStep;
       },
@@ -175,6 +199,16 @@ export const ansibleVarsFrom = (config: Config): Record<string, unknown> => ({
 
 /** The saga's durable consumer; the start-up guard checks its position too. */
 export const SAGA_CONSUMER = 'pressluft-saga';
+
+export class RoleHasNoReadModel extends AppError {
+  constructor(role: string) {
+    super('ROLE_HAS_NO_READ_MODEL', `a ${role} process keeps no read model: ask an api (or all) process`, false, { role });
+  }
+}
+
+const noReadModel = (role: string): never => {
+  throw new RoleHasNoReadModel(role);
+};
 
 /** Names a shutdown step, so a hung shutdown can say which step hung. */
 const named = <T extends () => Promise<unknown>>(name: string, fn: T): T => Object.defineProperty(fn, 'name', { value: name });

@@ -7,13 +7,15 @@ import { JOB_USAGE, runJobCommand } from './commands/job-command.ts';
 import { NODE_USAGE, runNodeCommand } from './commands/node-command.ts';
 import { PROJECTIONS_USAGE, runProjectionsCommand } from './commands/projections-command.ts';
 import { runServeCommand } from './commands/serve-command.ts';
+import { runVersionCommand } from './commands/version-command.ts';
 import type { Streams } from './output.ts';
 
 const USAGE = `usage: pressluft <command>
 
   serve                          run the control plane (what npm start runs)
-  node create|list|get|provision|history|state
-  job get|watch|cancel
+  node create|list|get|provision|trust-host-key|history|state
+  job get|log|watch|cancel
+  version                        the control plane's version and playbook bundle digest (for --expect-playbook)
   projections status|rebuild
   events show <position>         one stored message, decoded or redacted
   hcloud-sim [flags]             run the Hetzner API simulator
@@ -45,6 +47,8 @@ export const runCli = async (argv: readonly string[], streams: Streams, env: Nod
         return await runProjectionsCommand(rest, streams, env);
       case 'events':
         return await runEventsCommand(rest, streams, env);
+      case 'version':
+        return await runVersionCommand(rest, streams, env);
       case 'hcloud-sim':
         return await runHcloudSim(rest);
       case 'test-node':

@@ -1,6 +1,6 @@
 import { WrongExpectedVersion } from '../eventstore/event-store.ts';
 import { toEnvelopes, type EnvelopeContext, type EventEnvelope } from '../events/envelope.ts';
-import type { NodeState } from '../events/node-state.ts';
+import { initialNodeState, type NodeState } from '../events/node-state.ts';
 import { decide } from './node-decider.ts';
 import type { NodeCommand } from './node-commands.ts';
 import { foldDecisions, type LoadedNode, type NodeRepository } from './node-repository.ts';
@@ -31,6 +31,15 @@ export interface HandleOptions {
 const DEFAULT_RETRY: RetryOptions = { tries: 5, delayMs: 20, factor: 1.5 };
 
 /**
+ * A command that creates its node is first tried on an empty stream, without the version lookup:
+ * its node id is new (random, or derived from an Idempotency-Key), so the lookup would say 0. If the
+ * node exists after all, the append fails with WrongExpectedVersion (or is deduplicated by its
+ * message id) and the next try loads the stream as usual.
+ */
+const createsNode = (cmd: NodeCommand): boolean => cmd.type === 'RequestProvision';
+const emptyStream = (): LoadedNode => ({ state: initialNodeState(), version: 0 });
+
+/**
  * The imperative shell around `decide`: load, decide, append with the expected version.
  * A concurrent writer makes the append fail; then we reload and decide again (as Emmett does:
  * a few tries with a growing delay), so the decision always sees the state it is appended on.
@@ -43,8 +52,11 @@ export const handleCommand = async (
   { retry = DEFAULT_RETRY, preloaded }: HandleOptions = {},
 ): Promise<CommandResult> => {
   let delay = retry.delayMs;
+  let guess = preloaded ?? (createsNode(cmd) ? emptyStream() : undefined);
   for (let attempt = 1; ; attempt++) {
-    const { state, version } = attempt === 1 && preloaded ? preloaded : await repo.load(nodeId);
+    const guessed = guess !== undefined && !preloaded;
+    const { state, version } = guess ?? (await repo.load(nodeId));
+    guess = undefined;
     const events = decide(cmd, state);
     if (events.length === 0) return { position: version, duplicate: false, events: [], state };
     const envelopes = toEnvelopes(nodeId, events, ctx);
@@ -56,6 +68,8 @@ export const handleCommand = async (
       return { position, duplicate, events: envelopes, state: next };
     } catch (e) {
       if (!(e instanceof WrongExpectedVersion) || attempt >= retry.tries) throw e;
+      // A wrong guess of a new node's version is no contention: load at once.
+      if (guessed) continue;
       await new Promise((r) => setTimeout(r, delay));
       delay *= retry.factor;
     }

@@ -62,3 +62,24 @@ export class SshUserUnsupported extends AppError {
     super('SSH_USER_UNSUPPORTED', `sshUser ${sshUser} is not supported: nodes are provisioned as root (no become/sudo)`, false, { sshUser, supported: [SUPPORTED_SSH_USER] });
   }
 }
+
+/** The operator may only trust the key a failed run actually saw: a typo or a guessed key is refused. */
+export class HostKeyNotSeen extends AppError {
+  constructor(nodeId: string, fingerprint: string, presentedFingerprint: string | null) {
+    super(
+      'HOST_KEY_NOT_SEEN',
+      presentedFingerprint
+        ? `${fingerprint} is not the host key the last failed run of node ${nodeId} saw (${presentedFingerprint})`
+        : `no run of node ${nodeId} has seen a host key other than the trusted one; nothing to trust`,
+      false,
+      { nodeId, fingerprint, presentedFingerprint },
+    );
+  }
+}
+
+/** The caller required a playbook bundle that this control plane does not have: nothing would run what they expect. */
+export class PlaybookDigestMismatch extends AppError {
+  constructor(expected: string, actual: string) {
+    super('PLAYBOOK_DIGEST_MISMATCH', `the control plane's playbook bundle is ${actual}, not the expected ${expected}`, false, { expected, actual });
+  }
+}

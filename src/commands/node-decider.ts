@@ -1,6 +1,6 @@
-import { event, type NodeEvent } from '../events/node-events.ts';
+import { ERROR_MESSAGE_MAX, event, hostKeyMismatchSchema, type HostKeyMismatch, type NodeEvent } from '../events/node-events.ts';
 import { activeJob, isActive, jobStep, type JobState, type NodeState } from '../events/node-state.ts';
-import { JobActive, JobNotCancellable, JobNotFound, NodeExists, NodeNotFound, SshUserUnsupported, StaleStep, SUPPORTED_SSH_USER } from './domain-errors.ts';
+import { HostKeyNotSeen, JobActive, JobNotCancellable, JobNotFound, NodeExists, NodeNotFound, SshUserUnsupported, StaleStep, SUPPORTED_SSH_USER } from './domain-errors.ts';
 import type { NodeCommand, StepRef } from './node-commands.ts';
 
 export { evolve, initialNodeState } from '../events/node-state.ts';
@@ -14,7 +14,7 @@ export const decide = (cmd: NodeCommand, s: NodeState): NodeEvent[] => {
     case 'RequestProvision': {
       if (s.nodeId) throw new NodeExists(cmd.nodeId);
       if (cmd.spec.sshUser !== SUPPORTED_SSH_USER) throw new SshUserUnsupported(cmd.spec.sshUser);
-      return [event('ProvisionRequested', { nodeId: cmd.nodeId, jobId: cmd.jobId, ...cmd.spec, maxAttempts: cmd.policy.maxAttempts, policy: cmd.policy, reprovision: false })];
+      return [event('ProvisionRequested', { nodeId: cmd.nodeId, jobId: cmd.jobId, ...cmd.spec, maxAttempts: cmd.policy.maxAttempts, policy: cmd.policy, reprovision: false, ...expecting(cmd) })];
     }
     case 'RequestReprovision': {
       if (!s.nodeId || !s.spec) throw new NodeNotFound(cmd.nodeId);
@@ -22,7 +22,19 @@ export const decide = (cmd: NodeCommand, s: NodeState): NodeEvent[] => {
       if (active) throw new JobActive(active.jobId);
       // A node recorded with another user before this rule existed cannot be converged either.
       if (s.spec.sshUser !== SUPPORTED_SSH_USER) throw new SshUserUnsupported(s.spec.sshUser);
-      return [event('ProvisionRequested', { nodeId: s.nodeId, jobId: cmd.jobId, ...s.spec, maxAttempts: cmd.policy.maxAttempts, policy: cmd.policy, reprovision: true })];
+      return [event('ProvisionRequested', { nodeId: s.nodeId, jobId: cmd.jobId, ...s.spec, maxAttempts: cmd.policy.maxAttempts, policy: cmd.policy, reprovision: true, ...expecting(cmd) })];
+    }
+    case 'TrustHostKey': {
+      if (!s.nodeId) throw new NodeNotFound(cmd.nodeId);
+      // A run in flight trusts the key it started with; changing it under the run would make its record a lie.
+      const active = activeJob(s);
+      if (active) throw new JobActive(active.jobId);
+      const trusted = s.hostKey ?? null;
+      // Trusting the key that is already trusted (a repeated request) changes nothing.
+      if (trusted?.source === 'trusted' && trusted.fingerprint === cmd.fingerprint) return [];
+      const seen = s.presentedHostKey ?? null;
+      if (!seen || seen.fingerprint !== cmd.fingerprint) throw new HostKeyNotSeen(s.nodeId, cmd.fingerprint, seen?.fingerprint ?? null);
+      return [event('HostKeyTrusted', { nodeId: s.nodeId, jobId: seen.jobId, publicKey: seen.publicKey, fingerprint: seen.fingerprint, previousFingerprint: trusted?.fingerprint ?? null })];
     }
     case 'RequestCancel': {
       const job = s.jobs[cmd.jobId];
@@ -44,7 +56,7 @@ export const decide = (cmd: NodeCommand, s: NodeState): NodeEvent[] => {
     case 'RecordServerCreateIntent': {
       const job = running(s, cmd);
       if (!job.progress.sshKey || job.progress.serverCreateRequested) throw new StaleStep(cmd.type, 'not at the server-create step');
-      return [event('ServerCreateRequested', { ...ref(cmd), serverName: cmd.serverName, labels: cmd.labels })];
+      return [event('ServerCreateRequested', { ...ref(cmd), serverName: cmd.serverName, labels: cmd.labels, ...(cmd.hostKey ? { hostKey: cmd.hostKey } : {}) })];
     }
     case 'RecordServerCreated': {
       const job = running(s, cmd);
@@ -68,7 +80,16 @@ export const decide = (cmd: NodeCommand, s: NodeState): NodeEvent[] => {
       const job = running(s, cmd);
       // Ansible never starts before ServerReady.
       if (jobStep(job) !== 'ansible' || job.progress.ansibleStartedAt) throw new StaleStep(cmd.type, 'server not ready or Ansible already started');
-      return [event('AnsibleStarted', { ...ref(cmd), playbook: cmd.playbook })];
+      const { playbookDigest, productVersion, hostKeyFingerprint } = cmd;
+      return [
+        event('AnsibleStarted', {
+          ...ref(cmd),
+          playbook: cmd.playbook,
+          ...(playbookDigest === undefined ? {} : { playbookDigest }),
+          ...(productVersion === undefined ? {} : { productVersion }),
+          ...(hostKeyFingerprint === undefined ? {} : { hostKeyFingerprint }),
+        }),
+      ];
     }
     case 'RecordAnsibleResult': {
       const job = running(s, cmd);
@@ -81,10 +102,22 @@ export const decide = (cmd: NodeCommand, s: NodeState): NodeEvent[] => {
         ];
       }
       const code = r.errorCode ?? 'ANSIBLE_UNKNOWN_EXIT';
+      const mismatch = r.hostKeyMismatch ? validMismatch(r.hostKeyMismatch) : null;
+      const message = oneLine(mismatch ? mismatchMessage(s.nodeId ?? '', mismatch) : r.errorMessage);
       return [
-        event('AnsibleFailed', { ...ref(cmd), errorCode: code, retryable: r.retryable, exitCode: r.exitCode, recap: r.recap, durationMs: r.durationMs, outputTail: r.outputTail }),
+        event('AnsibleFailed', {
+          ...ref(cmd),
+          errorCode: code,
+          retryable: r.retryable,
+          exitCode: r.exitCode,
+          recap: r.recap,
+          durationMs: r.durationMs,
+          outputTail: r.outputTail,
+          ...(message ? { errorMessage: message } : {}),
+          ...(mismatch ? { hostKeyMismatch: mismatch } : {}),
+        }),
         // A one-line summary is the job's error message; the raw (redacted) tail stays in AnsibleFailed.outputTail and the job view.
-        failure(job, cmd, 'ansible', code, r.errorMessage ?? code, r.retryable, r.finishedAt),
+        failure(job, cmd, 'ansible', code, message ?? code, r.retryable, r.finishedAt),
       ];
     }
     case 'RecordStepFailure': {
@@ -100,6 +133,34 @@ export const decide = (cmd: NodeCommand, s: NodeState): NodeEvent[] => {
 };
 
 const ref = (c: StepRef): StepRef => ({ jobId: c.jobId, attempt: c.attempt });
+
+const expecting = (c: { expectPlaybook?: string }): { expectPlaybook?: string } => (c.expectPlaybook ? { expectPlaybook: c.expectPlaybook } : {});
+
+/** At most ERROR_MESSAGE_MAX characters on one line: the event schema holds no more, and a person reads no more. */
+const oneLine = (text: string | undefined): string | undefined => {
+  const line = text?.replace(/\s+/g, ' ').trim();
+  if (!line) return undefined;
+  return line.length <= ERROR_MESSAGE_MAX ? line : `${line.slice(0, ERROR_MESSAGE_MAX - 1)}…`;
+};
+
+/**
+ * The runner reports what ssh showed; what does not fit the event schema is dropped to null rather
+ * than appended, since an event that does not decode would stop the node (ADR 0012).
+ */
+const validMismatch = (m: HostKeyMismatch): HostKeyMismatch | null => {
+  const whole = hostKeyMismatchSchema.safeParse(m);
+  if (whole.success) return whole.data;
+  const parts = hostKeyMismatchSchema.shape;
+  if (!parts.expectedFingerprint.safeParse(m.expectedFingerprint).success) return null;
+  const fingerprint = parts.presentedFingerprint.safeParse(m.presentedFingerprint);
+  const publicKey = parts.presentedPublicKey.safeParse(m.presentedPublicKey);
+  return { expectedFingerprint: m.expectedFingerprint, presentedFingerprint: fingerprint.success ? fingerprint.data : null, presentedPublicKey: publicKey.success ? publicKey.data : null };
+};
+
+const mismatchMessage = (nodeId: string, m: HostKeyMismatch): string =>
+  m.presentedFingerprint
+    ? `host key mismatch: the node presented ${m.presentedFingerprint}, expected ${m.expectedFingerprint}; no task ran. If the server was rebuilt on purpose: pressluft node trust-host-key ${nodeId} --fingerprint ${m.presentedFingerprint}`
+    : `host key mismatch: the node did not present the expected key ${m.expectedFingerprint}; no task ran`;
 
 const running = (s: NodeState, c: StepRef & { type: string }): JobState => {
   const job = s.jobs[c.jobId];

@@ -87,6 +87,8 @@ const envSchema = z.object({
   PRESSLUFT_STREAM: z.string().regex(/^[A-Za-z0-9_-]+$/).default('PRESSLUFT_EVENTS'),
   PRESSLUFT_SUBJECT_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('pressluft'),
   PRESSLUFT_DUPLICATE_WINDOW_MS: int(1000).default(600_000),
+  // The stream's and the durable consumers' replicas: 1 (one server) or 3 (a NATS cluster, nats-server >= 2.10).
+  PRESSLUFT_STREAM_REPLICAS: z.enum(['1', '3'], { error: 'must be 1 (one nats-server) or 3 (a NATS cluster)' }).default('1').transform(Number),
   HCLOUD_TOKEN: optional(z.string().min(1)),
   HCLOUD_ENDPOINT: optional(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' })),
   HCLOUD_TIMEOUT_MS: int(100, 600_000).default(30_000),
@@ -113,6 +115,11 @@ const envSchema = z.object({
     message: 'must be set when HCLOUD_TOKEN is set (for Hetzner Cloud: https://api.hetzner.cloud/v1)',
   })
   .superRefine(natsAuthRules)
+  // The embedded server is one server: three replicas need a cluster of at least three.
+  .refine((e) => e.PRESSLUFT_STREAM_REPLICAS === 1 || e.NATS_URL, {
+    path: ['PRESSLUFT_STREAM_REPLICAS'],
+    message: '3 needs a NATS cluster: set NATS_URL to its servers (the embedded nats-server is a single server)',
+  })
   .superRefine(transportRules)
   // One without the other would be ignored silently, and the pinned release installed instead.
   .refine((e) => (e.PRESSLUFT_WP_CLI_PHAR === undefined) === (e.PRESSLUFT_WP_CLI_SHA256 === undefined), {
@@ -126,7 +133,7 @@ export interface Config {
   dataDir: string;
   http: { host: string; port: number; apiToken: string | undefined; tls: { certFile: string; keyFile: string } | undefined; maxConnections: number };
   logLevel: Env['PRESSLUFT_LOG_LEVEL'];
-  nats: { url: string | undefined; auth: NatsAuth; stream: string; subjectPrefix: string; duplicateWindowMs: number };
+  nats: { url: string | undefined; auth: NatsAuth; stream: string; subjectPrefix: string; duplicateWindowMs: number; replicas: number };
   /** timeoutMs bounds each Hetzner API request, body included. */
   hetzner: { token: string | undefined; endpoint: string | undefined; timeoutMs: number };
   secretKeyHex: string | undefined;
@@ -159,7 +166,7 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Config => {
       maxConnections: e.PRESSLUFT_MAX_CONNECTIONS,
     },
     logLevel: e.PRESSLUFT_LOG_LEVEL,
-    nats: { url: e.NATS_URL, auth: natsAuthOf(e), stream: e.PRESSLUFT_STREAM, subjectPrefix: e.PRESSLUFT_SUBJECT_PREFIX, duplicateWindowMs: e.PRESSLUFT_DUPLICATE_WINDOW_MS },
+    nats: { url: e.NATS_URL, auth: natsAuthOf(e), stream: e.PRESSLUFT_STREAM, subjectPrefix: e.PRESSLUFT_SUBJECT_PREFIX, duplicateWindowMs: e.PRESSLUFT_DUPLICATE_WINDOW_MS, replicas: e.PRESSLUFT_STREAM_REPLICAS },
     hetzner: { token: e.HCLOUD_TOKEN, endpoint: e.HCLOUD_ENDPOINT, timeoutMs: e.HCLOUD_TIMEOUT_MS },
     secretKeyHex: e.PRESSLUFT_SECRET_KEY,
     policy: {

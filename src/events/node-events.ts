@@ -53,6 +53,25 @@ export const nodeSpecSchema = z.object({
 });
 export type NodeSpec = z.infer<typeof nodeSpecSchema>;
 
+/**
+ * An SSH host key as a known_hosts line carries it: ed25519 only, no comment. Strict, because the
+ * runner writes it into known_hosts: a newline here would add a line of the event writer's choosing.
+ */
+export const hostPublicKeySchema = z.string().max(200).regex(/^ssh-ed25519 [A-Za-z0-9+/]+={0,2}$/, 'must be "ssh-ed25519 <base64>" without a comment');
+/** As `ssh-keygen -l` prints it: SHA256 of the key blob, base64 without padding. */
+export const hostKeyFingerprintSchema = z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'must be "SHA256:" and 43 base64 characters, as ssh-keygen -l prints it');
+export const hostKeySchema = z.object({ publicKey: hostPublicKeySchema, fingerprint: hostKeyFingerprintSchema }).strict();
+export type HostKey = z.infer<typeof hostKeySchema>;
+/** The key a run expected and the one the node presented (null when ssh did not show it). */
+export const hostKeyMismatchSchema = z
+  .object({ expectedFingerprint: hostKeyFingerprintSchema, presentedFingerprint: hostKeyFingerprintSchema.nullable(), presentedPublicKey: hostPublicKeySchema.nullable() })
+  .strict();
+export type HostKeyMismatch = z.infer<typeof hostKeyMismatchSchema>;
+/** SHA-256 of the playbook bundle (src/ansible/playbook-bundle.ts). */
+export const playbookDigestSchema = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex characters (a SHA-256)');
+/** The one line a person reads about a failure. */
+export const ERROR_MESSAGE_MAX = 300;
+
 const ev = <T extends string, S extends z.ZodRawShape>(type: T, data: S) =>
   z.object({ type: z.literal(type), version: z.literal(1), data: z.object(data).strict() });
 
@@ -64,6 +83,8 @@ export const ProvisionRequested = ev('ProvisionRequested', {
   policy: jobPolicySchema,
   /** False for the first provision of a node, true for a re-provision of an existing one. */
   reprovision: z.boolean(),
+  /** The bundle digest the caller required; the worker refuses to run another (PLAYBOOK_DIGEST_MISMATCH). */
+  expectPlaybook: playbookDigestSchema.optional(),
 });
 export const JobStarted = ev('JobStarted', { ...jobRef });
 export const SshKeyRegistered = ev('SshKeyRegistered', {
@@ -75,6 +96,8 @@ export const ServerCreateRequested = ev('ServerCreateRequested', {
   ...jobRef,
   serverName: z.string().min(1).max(63),
   labels: z.record(z.string(), z.string()),
+  /** The host key injected through user_data, recorded before the create POST; its private half never enters an event. */
+  hostKey: hostKeySchema.optional(),
 });
 export const ServerCreated = ev('ServerCreated', {
   ...jobRef,
@@ -99,6 +122,10 @@ export const ServerReady = ev('ServerReady', {
 export const AnsibleStarted = ev('AnsibleStarted', {
   ...jobRef,
   playbook: z.string().min(1),
+  playbookDigest: playbookDigestSchema.optional(),
+  productVersion: z.string().min(1).max(64).optional(),
+  /** The host key this run trusts; null when the connection is local. */
+  hostKeyFingerprint: hostKeyFingerprintSchema.nullable().optional(),
 });
 export const AnsibleSucceeded = ev('AnsibleSucceeded', {
   ...jobRef,
@@ -114,6 +141,8 @@ export const AnsibleFailed = ev('AnsibleFailed', {
   recap: recapSchema,
   durationMs: z.number().int().min(0),
   outputTail,
+  errorMessage: z.string().max(ERROR_MESSAGE_MAX).optional(),
+  hostKeyMismatch: hostKeyMismatchSchema.optional(),
 });
 export const RetryScheduled = ev('RetryScheduled', {
   ...jobRef,
@@ -131,6 +160,14 @@ export const ProvisionFailed = ev('ProvisionFailed', {
 export const ProvisionSucceeded = ev('ProvisionSucceeded', { ...jobRef });
 export const JobCancelRequested = ev('JobCancelRequested', { jobId: idSchema, reason: z.string().max(500) });
 export const JobCancelled = ev('JobCancelled', { jobId: idSchema, attempt: z.number().int().min(0) });
+/** An operator trusts the key a failed run saw; `jobId` is that run's job (the event's correlation). */
+export const HostKeyTrusted = ev('HostKeyTrusted', {
+  nodeId: idSchema,
+  jobId: idSchema,
+  publicKey: hostPublicKeySchema,
+  fingerprint: hostKeyFingerprintSchema,
+  previousFingerprint: hostKeyFingerprintSchema.nullable(),
+});
 
 export const nodeEventSchemas = [
   ProvisionRequested,
@@ -148,6 +185,7 @@ export const nodeEventSchemas = [
   ProvisionSucceeded,
   JobCancelRequested,
   JobCancelled,
+  HostKeyTrusted,
 ] as const;
 export const nodeEventSchema = z.discriminatedUnion('type', nodeEventSchemas);
 export type NodeEvent = z.infer<typeof nodeEventSchema>;

@@ -1,4 +1,4 @@
-import type { JobPolicy, NodeEvent, NodeSpec, Recap } from './node-events.ts';
+import type { HostKey, HostKeyMismatch, JobPolicy, NodeEvent, NodeSpec, Recap } from './node-events.ts';
 
 /**
  * First provision (the node never converged): pending → acquiring → provisioning → ready | failed.
@@ -44,6 +44,24 @@ export interface JobState {
   convergedBefore: ConvergedStatus | null;
   /** Some attempt ran Ansible or made a new server: the server may no longer be as the last success left it. */
   serverChanged: boolean;
+  /** The bundle digest the request required (ProvisionRequested.expectPlaybook). */
+  expectPlaybook?: string;
+  /** What the last Ansible run of this job executed and trusted (AnsibleStarted); absent in states stored before they existed. */
+  playbookDigest?: string | null;
+  productVersion?: string | null;
+  hostKeyFingerprint?: string | null;
+  /** The last run's host key mismatch (AnsibleFailed), if it had one. */
+  hostKeyMismatch?: HostKeyMismatch | null;
+}
+
+/** The key every run trusts: injected at create, or trusted by an operator after a mismatch. */
+export interface TrustedHostKey extends HostKey {
+  source: 'created' | 'trusted';
+}
+
+/** The key a failed run saw instead of the trusted one, and the job of that run. */
+export interface PresentedHostKey extends HostKey {
+  jobId: string;
 }
 
 export interface NodeState {
@@ -56,6 +74,9 @@ export interface NodeState {
   currentJobId: string | null;
   lastJobId: string | null;
   jobs: Record<string, JobState>;
+  /** Absent (read as null) in states stored before host keys existed. */
+  hostKey?: TrustedHostKey | null;
+  presentedHostKey?: PresentedHostKey | null;
 }
 
 export const initialNodeState = (): NodeState => ({
@@ -68,6 +89,8 @@ export const initialNodeState = (): NodeState => ({
   currentJobId: null,
   lastJobId: null,
   jobs: {},
+  hostKey: null,
+  presentedHostKey: null,
 });
 
 const emptyProgress = (): AttemptProgress => ({
@@ -115,7 +138,7 @@ const updateProgress = (s: NodeState, jobId: string, f: (p: AttemptProgress) => 
 export const evolve = (s: NodeState, e: NodeEvent, at: string): NodeState => {
   switch (e.type) {
     case 'ProvisionRequested': {
-      const { nodeId, jobId, policy, name, provider, serverType, location, image, sshUser, sshPort } = e.data;
+      const { nodeId, jobId, policy, name, provider, serverType, location, image, sshUser, sshPort, expectPlaybook } = e.data;
       const job: JobState = {
         jobId,
         status: 'queued',
@@ -135,6 +158,11 @@ export const evolve = (s: NodeState, e: NodeEvent, at: string): NodeState => {
         // Derived from the state, not the event's `reprovision` flag: a re-provision after a failed first provision is still a first provision.
         convergedBefore: converged(s.status),
         serverChanged: false,
+        ...(expectPlaybook ? { expectPlaybook } : {}),
+        playbookDigest: null,
+        productVersion: null,
+        hostKeyFingerprint: null,
+        hostKeyMismatch: null,
       };
       return {
         ...s,
@@ -159,8 +187,12 @@ export const evolve = (s: NodeState, e: NodeEvent, at: string): NodeState => {
       };
     case 'SshKeyRegistered':
       return updateProgress(s, e.data.jobId, () => ({ sshKey: { keyId: e.data.keyId, fingerprint: e.data.fingerprint } }));
-    case 'ServerCreateRequested':
-      return updateProgress(s, e.data.jobId, () => ({ serverCreateRequested: { serverName: e.data.serverName, at } }));
+    case 'ServerCreateRequested': {
+      const next = updateProgress(s, e.data.jobId, () => ({ serverCreateRequested: { serverName: e.data.serverName, at } }));
+      const key = e.data.hostKey;
+      // A key injected into a new server replaces every earlier expectation, and a key seen against the old one no longer matters.
+      return key ? { ...next, hostKey: { publicKey: key.publicKey, fingerprint: key.fingerprint, source: 'created' }, presentedHostKey: null } : next;
+    }
     case 'ServerCreated':
       return {
         ...updateJob(s, e.data.jobId, (j) => ({
@@ -183,10 +215,24 @@ export const evolve = (s: NodeState, e: NodeEvent, at: string): NodeState => {
         ipv6: e.data.ipv6,
       };
     case 'AnsibleStarted':
-      return updateJob(s, e.data.jobId, (j) => ({ progress: { ...j.progress, ansibleStartedAt: at }, serverChanged: true }));
+      return updateJob(s, e.data.jobId, (j) => ({
+        progress: { ...j.progress, ansibleStartedAt: at },
+        serverChanged: true,
+        playbookDigest: e.data.playbookDigest ?? null,
+        productVersion: e.data.productVersion ?? null,
+        hostKeyFingerprint: e.data.hostKeyFingerprint ?? null,
+        hostKeyMismatch: null,
+      }));
     case 'AnsibleSucceeded':
-    case 'AnsibleFailed':
       return updateJob(s, e.data.jobId, () => ({ lastRecap: e.data.recap, outputTail: e.data.outputTail }));
+    case 'AnsibleFailed': {
+      const mismatch = e.data.hostKeyMismatch ?? null;
+      const next = updateJob(s, e.data.jobId, () => ({ lastRecap: e.data.recap, outputTail: e.data.outputTail, hostKeyMismatch: mismatch }));
+      const publicKey = mismatch?.presentedPublicKey;
+      const fingerprint = mismatch?.presentedFingerprint;
+      // Only a key the run saw whole can be trusted later (TrustHostKey).
+      return publicKey && fingerprint ? { ...next, presentedHostKey: { publicKey, fingerprint, jobId: e.data.jobId } } : next;
+    }
     case 'RetryScheduled':
       return {
         ...updateJob(s, e.data.jobId, () => ({
@@ -227,6 +273,8 @@ export const evolve = (s: NodeState, e: NodeEvent, at: string): NodeState => {
         currentJobId: null,
         lastJobId: e.data.jobId,
       };
+    case 'HostKeyTrusted':
+      return { ...s, hostKey: { publicKey: e.data.publicKey, fingerprint: e.data.fingerprint, source: 'trusted' }, presentedHostKey: null };
   }
 };
 

@@ -14,6 +14,8 @@ export interface DurableConsumerSpec {
   /** Unlimited when omitted. */
   maxDeliver?: number;
   maxAckPending?: number;
+  /** The consumer's replicas: the event stream's (1 or 3); default 1. */
+  replicas?: number;
 }
 
 /** One delivered message as the consumer protocol sees it (a JetStream message satisfies it). */
@@ -43,7 +45,8 @@ export const isApiError = (e: unknown, code: number): boolean => e instanceof Je
  */
 export const ensureDurableConsumer = async (jsm: JetStreamManager, stream: string, spec: DurableConsumerSpec): Promise<void> => {
   const ackWait = spec.ackWaitMs * NANOS_PER_MS;
-  const owned = { ack_wait: ackWait, ...(spec.maxDeliver === undefined ? {} : { max_deliver: spec.maxDeliver }), ...(spec.maxAckPending === undefined ? {} : { max_ack_pending: spec.maxAckPending }) };
+  const replicas = spec.replicas ?? 1;
+  const owned = { ack_wait: ackWait, num_replicas: replicas, ...(spec.maxDeliver === undefined ? {} : { max_deliver: spec.maxDeliver }), ...(spec.maxAckPending === undefined ? {} : { max_ack_pending: spec.maxAckPending }) };
   try {
     await jsm.consumers.info(stream, spec.name);
     await jsm.consumers.update(stream, spec.name, owned);
@@ -53,8 +56,8 @@ export const ensureDurableConsumer = async (jsm: JetStreamManager, stream: strin
   }
   const { config } = await jsm.consumers.info(stream, spec.name);
   if (config.backoff?.length) throw new EventStoreConfigError(`consumer ${spec.name} has a backoff array; it must not (nak delays would be wrong)`);
-  if ((spec.maxDeliver !== undefined && config.max_deliver !== spec.maxDeliver) || config.ack_wait !== ackWait) {
-    throw new EventStoreConfigError(`consumer ${spec.name} config not in force: max_deliver ${config.max_deliver}, ack_wait ${config.ack_wait}`);
+  if ((spec.maxDeliver !== undefined && config.max_deliver !== spec.maxDeliver) || config.ack_wait !== ackWait || config.num_replicas !== replicas) {
+    throw new EventStoreConfigError(`consumer ${spec.name} config not in force: max_deliver ${config.max_deliver}, ack_wait ${config.ack_wait}, num_replicas ${config.num_replicas} (want ${replicas})`);
   }
 };
 

@@ -15,3 +15,37 @@ export class EventStoreConfigError extends AppError {
     super('EVENTSTORE_MISCONFIGURED', message, false);
   }
 }
+
+/** The event stream's effective config is not ours, and this user could not (or may not) update it. */
+export class StreamConfigMismatch extends AppError {
+  constructor(stream: string, problems: string[], updateError: unknown) {
+    const why = updateError ? ` The update was refused (${updateError instanceof Error ? updateError.message : String(updateError)}).` : '';
+    super(
+      'STREAM_CONFIG_MISMATCH',
+      `stream ${stream} config not in force: ${problems.join('; ')}.${why} Update the stream as the NATS operator, then restart: see docs/operations.md, "Stream config"`,
+      false,
+      { stream, problems },
+    );
+  }
+}
+
+/** Replicated streams need serializable expected-sequence checks, which nats-server has from 2.10 on. */
+export class NatsVersionUnsupported extends AppError {
+  constructor(version: string, replicas: number, minimum: string) {
+    super('NATS_VERSION_UNSUPPORTED', `nats-server ${version} is older than ${minimum}, which PRESSLUFT_STREAM_REPLICAS=${replicas} needs (nats-server #4320): upgrade the cluster`, false, {
+      version,
+      replicas,
+      minimum,
+    });
+  }
+}
+
+/**
+ * No JetStream answered an append in time (a cluster electing a stream leader, a server down).
+ * Retryable: the append carries its msgID, so a retry of a write that was stored is a duplicate.
+ */
+export class EventStoreUnavailable extends AppError {
+  constructor(streamId: string, cause: unknown) {
+    super('EVENTSTORE_UNAVAILABLE', `the event store did not answer the append to ${streamId}: ${cause instanceof Error ? cause.message : String(cause)}`, true, { streamId });
+  }
+}

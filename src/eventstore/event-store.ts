@@ -1,17 +1,18 @@
-import type { NatsConnection } from '@nats-io/transport-node';
+import { TimeoutError, type NatsConnection } from '@nats-io/transport-node';
+import { jserrors } from '@nats-io/jetstream/internal';
 import { DeliverPolicy, JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { AppError } from '../errors/app-error.ts';
 import type { Logger } from '../logging/logger.ts';
 import { TOKEN_SAFE_ID } from '../events/ids.ts';
 import { decodeDecision, encodeDecision, type StoredDecision } from '../events/event-codec.ts';
 import type { EventEnvelope } from '../events/envelope.ts';
-import { connectNats, type NatsTarget } from './nats-connection.ts';
+import { assertServerSupportsReplicas, connectNats, type NatsTarget } from './nats-connection.ts';
 import { durableConsumerState, ensureDurableConsumer, type Delivery, type DurableConsumerSpec, type DurableConsumerState } from './durable-consumers.ts';
 import { ensureCaptureStream, ensureEventStream } from './stream-config.ts';
-import { WrongExpectedVersion } from './event-store-errors.ts';
+import { EventStoreUnavailable, WrongExpectedVersion } from './event-store-errors.ts';
 import { pingNats, subscribeJson, type PingResult } from './core-nats.ts';
 
-export { EventStoreConfigError, WrongExpectedVersion } from './event-store-errors.ts';
+export { EventStoreConfigError, EventStoreUnavailable, NatsVersionUnsupported, StreamConfigMismatch, WrongExpectedVersion } from './event-store-errors.ts';
 export type { PingResult } from './core-nats.ts';
 
 export interface EventStoreOptions {
@@ -19,6 +20,7 @@ export interface EventStoreOptions {
   /** Subjects are `<prefix>.node.<nodeId>`: one subject per aggregate, because the expected-sequence check looks at the exact subject only. */
   subjectPrefix: string;
   duplicateWindowMs: number;
+  /** The stream's and every durable consumer's replicas: 1 (one server) or 3 (a cluster, nats-server >= 2.10). Default 1. */
   replicas?: number;
   logger: Logger;
 }
@@ -47,6 +49,14 @@ export const READ_BATCH = 4096;
 /** A node's stream is short; an SSE follower needs no big batches. */
 const FOLLOW_BATCH = 256;
 const ADVISORY_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
+/** About 10 s of the client's backoff: longer than a stream leader election on a loaded 3-node cluster. */
+const PUBLISH_ATTEMPTS = 8;
+/**
+ * A pull request's life. When a cluster moves a consumer's leader, an open pull is lost with the
+ * old leader and the client notices only when its heartbeats stop (two heartbeats, half the
+ * expiry each): with the client's 30 s default a worker stood idle for about a minute.
+ */
+const PULL_EXPIRES_MS = 5_000;
 
 /**
  * The only owner of NATS: the connection, JetStream and its manager stay in here, and callers
@@ -64,6 +74,7 @@ export class EventStore {
   static async open(target: NatsTarget, opts: EventStoreOptions): Promise<EventStore> {
     const nc = await connectNats(target, opts.logger);
     try {
+      assertServerSupportsReplicas(nc.info?.version ?? '0.0.0', opts.replicas ?? 1);
       const store = new EventStore(nc, jetstream(nc), await jetstreamManager(nc), opts);
       await ensureEventStream(store.jsm, { streamName: opts.streamName, subjects: store.allSubjects, duplicateWindowMs: opts.duplicateWindowMs, replicas: opts.replicas });
       return store;
@@ -99,9 +110,14 @@ export class EventStore {
       const ack = await this.js.publish(subject, encodeDecision(events), {
         msgID: o.messageId,
         expect: { lastSubjectSequence: o.expectedVersion, streamName: this.opts.streamName },
+        // While a cluster elects a new stream leader a publish finds no responder or times out. The
+        // client retries those (with backoff) only; the msgID makes a retry of a stored write a duplicate.
+        retries: PUBLISH_ATTEMPTS,
       });
       return { position: ack.seq, duplicate: ack.duplicate };
     } catch (e) {
+      // The client reports "no responders" as JetStreamNotEnabled.
+      if (e instanceof jserrors.JetStreamNotEnabled || e instanceof TimeoutError) throw new EventStoreUnavailable(streamId, e);
       if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamWrongLastSequence) {
         const m = /wrong last sequence: (\d+)/.exec(e.message);
         throw new WrongExpectedVersion(streamId, o.expectedVersion, m?.[1] ? Number(m[1]) : null);
@@ -161,6 +177,7 @@ export class EventStore {
     let batch: RawStoredMessage[] = [];
     const messages = await consumer.consume({
       max_messages: READ_BATCH,
+      expires: PULL_EXPIRES_MS,
       callback: (m) => {
         if (failure) return;
         try {
@@ -200,13 +217,13 @@ export class EventStore {
 
   /** Creates or updates a durable pull consumer (on the event stream unless `spec.stream` names another) and asserts its config. */
   ensureDurableConsumer(spec: DurableConsumerSpec): Promise<void> {
-    return ensureDurableConsumer(this.jsm, spec.stream ?? this.opts.streamName, spec);
+    return ensureDurableConsumer(this.jsm, spec.stream ?? this.opts.streamName, { replicas: this.opts.replicas, ...spec });
   }
 
   /** Pulls from a durable consumer; at most `maxMessages` are unacked in this process at a time. */
   async consume(name: string, o: { stream?: string; maxMessages: number }): Promise<Deliveries> {
     const consumer = await this.js.consumers.get(o.stream ?? this.opts.streamName, name);
-    return consumer.consume({ max_messages: o.maxMessages });
+    return consumer.consume({ max_messages: o.maxMessages, expires: PULL_EXPIRES_MS });
   }
 
   /** A durable consumer of the event stream: how far it has been delivered and acked; null when it does not exist. */
@@ -221,7 +238,7 @@ export class EventStore {
   async captureMaxDeliveries(consumer: string): Promise<{ stream: string; subject: string }> {
     const prefix = `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${this.opts.streamName}`;
     const stream = `${this.opts.streamName}_MAX_DELIVERIES`;
-    await ensureCaptureStream(this.jsm, stream, `${prefix}.*`, ADVISORY_MAX_AGE_MS);
+    await ensureCaptureStream(this.jsm, stream, `${prefix}.*`, ADVISORY_MAX_AGE_MS, this.opts.replicas ?? 1);
     return { stream, subject: `${prefix}.${consumer}` };
   }
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { AppError } from '../errors/app-error.ts';
 import type { NatsCredentials } from './nats-credentials.ts';
-import { renderNatsServerConfig } from './nats-server-config.ts';
+import { renderNatsServerConfig, type NatsClusterMember } from './nats-server-config.ts';
 import { stopStaleServers } from './nats-stale-server.ts';
 
 /**
@@ -40,6 +40,8 @@ export interface NatsProcessOptions {
   /** Users and permissions; absent means no authorization (test harness default only). */
   credentials?: NatsCredentials;
   subjectPrefix?: string;
+  /** Join a loopback cluster (tests and benchmarks only; the embedded server is always alone). */
+  cluster?: NatsClusterMember;
   /** One line of the server's own log (stderr) with its level. */
   onLog?: (level: 'debug' | 'info' | 'warn' | 'error', line: string) => void;
   /** The server exited without being asked to: the caller decides what that means. */
@@ -87,7 +89,7 @@ export const startNatsServer = async (opts: NatsProcessOptions): Promise<NatsPro
   const configFile = join(opts.storeDir, 'nats-server.conf');
   const pidFile = join(opts.storeDir, 'nats-server.pid');
   const lockFile = join(opts.storeDir, 'nats-server.lock');
-  const config = renderNatsServerConfig({ port, storeDir: opts.storeDir, credentials: opts.credentials, subjectPrefix: opts.subjectPrefix ?? 'pressluft' });
+  const config = renderNatsServerConfig({ port, storeDir: opts.storeDir, credentials: opts.credentials, subjectPrefix: opts.subjectPrefix ?? 'pressluft', cluster: opts.cluster });
   await writeFile(configFile, config, { mode: 0o600 });
   let child: ChildProcess | null = null;
   let lastStderr = '';
@@ -95,7 +97,8 @@ export const startNatsServer = async (opts: NatsProcessOptions): Promise<NatsPro
   const launch = async (): Promise<void> => {
     await stopStaleServers({ configFile, pidFile, storeDir: opts.storeDir, onStale: (pid) => opts.onLog?.('warn', `stopping a stale nats-server (pid ${pid}) left on this store by a dead owner`) });
     const argv = ['--pdeathsig', 'KILL', 'flock', '-n', '-F', '-E', String(LOCK_CONFLICT), lockFile, opts.binary ?? 'nats-server', '-c', configFile];
-    const proc = spawn('setpriv', argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+    // The server gets no environment of ours: HCLOUD_TOKEN, PRESSLUFT_SECRET_KEY and the API token stay in this process.
+    const proc = spawn('setpriv', argv, { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' } });
     child = proc;
     createInterface({ input: proc.stderr! }).on('line', (line) => {
       lastStderr = `${lastStderr}${line}\n`.slice(-4000);

@@ -2,8 +2,9 @@ import type { NatsCredentials } from './nats-credentials.ts';
 
 /**
  * What the application user may do: its own subjects, the JetStream API calls pressluft makes
- * (stream create/update/info, consumers, direct get, acks) and reply inboxes. Never stream
- * delete or purge, message delete, or publishing advisories: the server publishes
+ * (stream create/info, consumers, direct get, acks) and reply inboxes. Never stream update
+ * (a new limit could make the server discard events: only the operator changes a stream's
+ * config), delete or purge, message delete, or publishing advisories: the server publishes
  * `$JS.EVENT.>` itself (the MAX_DELIVERIES capture stream records them server-side), and a
  * forged advisory could fail a running job.
  */
@@ -13,7 +14,6 @@ export const appPermissions = (subjectPrefix: string) => ({
       `${subjectPrefix}.>`,
       '$JS.API.INFO',
       '$JS.API.STREAM.CREATE.*',
-      '$JS.API.STREAM.UPDATE.*',
       '$JS.API.STREAM.INFO.*',
       '$JS.API.STREAM.NAMES',
       '$JS.API.STREAM.LIST',
@@ -22,7 +22,7 @@ export const appPermissions = (subjectPrefix: string) => ({
       '$JS.ACK.>',
     ],
     // Redundant with the allow list, kept explicit: these are the operations an attacker wants.
-    deny: ['$JS.API.STREAM.DELETE.>', '$JS.API.STREAM.PURGE.>', '$JS.API.STREAM.MSG.DELETE.>', '$JS.EVENT.>'],
+    deny: ['$JS.API.STREAM.UPDATE.>', '$JS.API.STREAM.DELETE.>', '$JS.API.STREAM.PURGE.>', '$JS.API.STREAM.MSG.DELETE.>', '$JS.EVENT.>'],
   },
   subscribe: { allow: ['_INBOX.>', `${subjectPrefix}.>`] },
 });
@@ -33,6 +33,18 @@ export interface NatsServerConfigInput {
   /** Absent: no authorization block (the test harness's default). */
   credentials?: NatsCredentials;
   subjectPrefix: string;
+  /** One server of a loopback cluster (tests and benchmarks): its route port and every route. */
+  cluster?: NatsClusterMember;
+}
+
+export interface NatsClusterMember {
+  /** The cluster's name, the same on every member. */
+  name: string;
+  /** Unique in the cluster: JetStream needs a server name to place replicas. */
+  serverName: string;
+  routePort: number;
+  /** Route ports to dial; the others are found by gossip. Explicit routes are redialled after a member restarts. */
+  routePorts: readonly number[];
 }
 
 // The config language takes JSON strings; quoting also keeps `$JS…` from being read as a variable.
@@ -46,6 +58,13 @@ export const renderNatsServerConfig = (i: NatsServerConfigInput): string => {
     `listen: ${q(`127.0.0.1:${i.port}`)}`,
     `jetstream { store_dir: ${q(i.storeDir)} }`,
   ];
+  if (i.cluster) {
+    const c = i.cluster;
+    lines.push(
+      `server_name: ${q(c.serverName)}`,
+      `cluster { name: ${q(c.name)}, listen: ${q(`127.0.0.1:${c.routePort}`)}, routes: ${list(c.routePorts.map((p) => `nats-route://127.0.0.1:${p}`))} }`,
+    );
+  }
   if (i.credentials) {
     const p = appPermissions(i.subjectPrefix);
     const { app, operator } = i.credentials;

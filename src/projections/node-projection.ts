@@ -2,9 +2,7 @@ import type { Database, Statement } from 'better-sqlite3';
 import { evolve, initialNodeState, isActive, jobStep, type NodeState } from '../events/node-state.ts';
 import { isUndecodable, type ProjectedMessage, type UndecodableMessage } from './projected-message.ts';
 import { jobColumns, nodeColumns, upsertSql, type JobView, type NodeRow } from './read-model-views.ts';
-
-/** Folded states kept in memory so replay does not re-read and re-parse them every batch. */
-const MAX_CACHED_STATES = 10_000;
+import { STATE_CACHE_BUDGET, StateCache } from './state-cache.ts';
 
 /**
  * A finished job's row is final and no later event can touch it (the decider refuses commands for
@@ -16,9 +14,10 @@ const withoutFinishedJobs = (s: NodeState): NodeState => {
   return active.length === Object.keys(s.jobs).length ? s : { ...s, jobs: Object.fromEntries(active) };
 };
 
-/** A node touched by a batch: its folded state, and per job the last position and time that touched it. */
+/** A node touched by a batch: its folded state (and its stored JSON's size), and per job the last position and time that changed it. */
 interface Touched {
   state: NodeState;
+  size: number;
   jobs: Map<string, { position: number; at: string }>;
   position: number;
   at: string;
@@ -46,15 +45,23 @@ export class NodeProjection {
   private readonly putBroken: Statement<[string, number, string, string, number]>;
   private readonly addSkipped: Statement<[number, string]>;
   private readonly putCheckpoint: Statement<[string, number]>;
-  private readonly states = new Map<string, NodeState>();
+  private readonly states: StateCache;
   /** Every broken node of this generation: few, and needed for every message. */
   private readonly broken: Set<string>;
+  /**
+   * The generation had no stored state when this projection opened it (a rebuild, a first catch-up):
+   * as long as the cache has dropped nothing, a node missing from it has no stored state either, so a
+   * replay of a large fleet skips one lookup per node.
+   */
+  private readonly startedEmpty: boolean;
 
   constructor(
     private readonly db: Database,
     suffix: string,
     readonly checkpointName: string,
+    cacheBudget = STATE_CACHE_BUDGET,
   ) {
+    this.states = new StateCache(cacheBudget);
     this.getState = db.prepare(`SELECT state FROM node_state${suffix} WHERE node_id = ?`);
     this.putState = db.prepare(`INSERT INTO node_state${suffix}(node_id, state, position) VALUES (?, ?, ?)
       ON CONFLICT(node_id) DO UPDATE SET state = excluded.state, position = excluded.position`);
@@ -64,6 +71,7 @@ export class NodeProjection {
     this.addSkipped = db.prepare(`UPDATE broken_nodes${suffix} SET skipped = skipped + ? WHERE node_id = ?`);
     this.putCheckpoint = db.prepare(`INSERT INTO projection_checkpoints(name, position) VALUES (?, ?)
       ON CONFLICT(name) DO UPDATE SET position = excluded.position`);
+    this.startedEmpty = db.prepare(`SELECT 1 FROM node_state${suffix} LIMIT 1`).get() === undefined;
     this.broken = new Set((db.prepare(`SELECT node_id FROM broken_nodes${suffix}`).all() as Array<{ node_id: string }>).map((r) => r.node_id));
   }
 
@@ -87,10 +95,13 @@ export class NodeProjection {
         else if (this.broken.has(nodeId)) skipped.set(nodeId, (skipped.get(nodeId) ?? 0) + 1);
         else if (isUndecodable(d)) newlyBroken.set(nodeId, { message: d, skipped: 0 });
         else {
-          const t = touched.get(nodeId) ?? { state: this.stateOf(nodeId), jobs: new Map(), position: 0, at: '' };
+          const t = touched.get(nodeId) ?? { state: this.stateOf(nodeId), size: 0, jobs: new Map(), position: 0, at: '' };
           for (const e of d.events) {
+            const before = t.state.jobs[e.data.jobId];
             t.state = evolve(t.state, e, e.occurredAt);
-            t.jobs.set(e.data.jobId, { position: d.position, at: e.occurredAt });
+            // evolve replaces a job it changes: an event that leaves the job as it was (HostKeyTrusted names a
+            // finished one) does not rewrite its row, so the rows do not depend on where batches end.
+            if (t.state.jobs[e.data.jobId] !== before) t.jobs.set(e.data.jobId, { position: d.position, at: e.occurredAt });
             t.at = e.occurredAt;
           }
           t.position = d.position;
@@ -101,7 +112,9 @@ export class NodeProjection {
       for (const [nodeId, t] of touched) {
         this.writeRows(nodeId, t);
         t.state = withoutFinishedJobs(t.state);
-        this.putState.run(nodeId, JSON.stringify(t.state), t.position);
+        const json = JSON.stringify(t.state);
+        t.size = json.length;
+        this.putState.run(nodeId, json, t.position);
       }
       for (const [nodeId, { message: m, skipped: n }] of newlyBroken) this.putBroken.run(nodeId, m.position, m.reason, m.storedAt, n);
       for (const [nodeId, n] of skipped) this.addSkipped.run(n, nodeId);
@@ -109,7 +122,7 @@ export class NodeProjection {
       beforeCommit?.();
     })();
     // Only committed states enter the cache: a rolled-back batch leaves it as it was.
-    for (const [nodeId, t] of touched) this.remember(nodeId, t.state);
+    for (const [nodeId, t] of touched) this.states.set(nodeId, t.state, t.size);
     for (const nodeId of newlyBroken.keys()) this.broken.add(nodeId);
     return [...newlyBroken].map(([nodeId, { message }]) => ({ nodeId, message }));
   }
@@ -117,17 +130,14 @@ export class NodeProjection {
   private stateOf(nodeId: string): NodeState {
     const cached = this.states.get(nodeId);
     if (cached) return cached;
+    if (this.startedEmpty && !this.states.evicted) return initialNodeState();
     const row = this.getState.get(nodeId);
     return row ? (JSON.parse(row.state) as NodeState) : initialNodeState();
   }
 
-  private remember(nodeId: string, s: NodeState): void {
-    this.states.delete(nodeId);
-    this.states.set(nodeId, s);
-    if (this.states.size > MAX_CACHED_STATES) {
-      const oldest = this.states.keys().next().value;
-      if (oldest !== undefined) this.states.delete(oldest);
-    }
+  /** Nodes and characters held by the folded-state cache. */
+  get cached(): { nodes: number; chars: number } {
+    return this.states.size;
   }
 
   private writeRows(nodeId: string, t: Touched): void {
@@ -150,6 +160,10 @@ export class NodeProjection {
         lastJobId: s.lastJobId,
         updatedAt: t.at,
         position: t.position,
+        // States stored before host keys existed lack them.
+        hostKeyFingerprint: s.hostKey?.fingerprint ?? null,
+        hostKeySource: s.hostKey?.source ?? null,
+        presentedHostKeyFingerprint: s.presentedHostKey?.fingerprint ?? null,
       });
     }
     for (const [jobId, { position, at }] of t.jobs) {
@@ -173,6 +187,11 @@ export class NodeProjection {
         finishedAt: job.finishedAt,
         updatedAt: at,
         position,
+        playbookDigest: job.playbookDigest ?? null,
+        productVersion: job.productVersion ?? null,
+        hostKeyFingerprint: job.hostKeyFingerprint ?? null,
+        hostKeyMismatchExpected: job.hostKeyMismatch?.expectedFingerprint ?? null,
+        hostKeyMismatchPresented: job.hostKeyMismatch?.presentedFingerprint ?? null,
       });
     }
   }

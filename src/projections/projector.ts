@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Database } from 'better-sqlite3';
 import { AppError } from '../errors/app-error.ts';
-import type { EventStore, RawStoredMessage } from '../eventstore/event-store.ts';
+import { READ_BATCH, type EventStore, type RawStoredMessage } from '../eventstore/event-store.ts';
 import type { Logger } from '../logging/logger.ts';
 import { NodeProjection } from './node-projection.ts';
 import { decodeForProjection } from './projected-message.ts';
@@ -13,15 +13,29 @@ import { isTransientSqliteError } from './sqlite-errors.ts';
 export const LIVE_CHECKPOINT = 'nodes';
 const REBUILD_CHECKPOINT = 'nodes_rebuild';
 const REBUILD_SUFFIX = '_rebuild';
+/**
+ * A catch-up commits one transaction per reader batch: each node's rows and state are written once
+ * per batch, so bigger batches mean fewer writes. A caught-up projector gets smaller ones anyway.
+ */
+const DEFAULT_BATCH = READ_BATCH;
+/**
+ * Live messages that arrive within this long of the last commit share the next transaction: a bare
+ * BEGIN/COMMIT per message was half the projection's cost under load. A message after a quiet spell
+ * commits at once, so a lone write is not delayed.
+ */
+const DEFAULT_LINGER_MS = 4;
 
 export interface ProjectorOptions {
   dbPath: string;
+  /** Messages per transaction at most (default: the reader's batch, READ_BATCH). */
   batchSize?: number;
   logger: Logger;
   /** Test hook: runs inside the batch transaction after the rows and before the commit. */
   beforeCommit?: () => void;
   /** Cap of the backoff between retries of a batch that hit a transient SQLite error (default 5 s). */
   maxRetryDelayMs?: number;
+  /** How long live messages arriving soon after a commit wait for company before theirs (default 4 ms). */
+  lingerMs?: number;
 }
 
 /** The projector is retrying a batch after a transient SQLite error (a full disk, a lock). */
@@ -60,6 +74,13 @@ export class Projector {
   private rebuilding = false;
   private failure: Error | null = null;
   private stall: ProjectorStall | null = null;
+  /** Live messages received but not yet committed; they are read again from the checkpoint if lost. */
+  private pending: RawStoredMessage[] = [];
+  private lingerTimer: NodeJS.Timeout | null = null;
+  private lastCommitAt = -Infinity;
+  /** A commit that failed in the linger timer, outside the follow callback: ends the follow and is rethrown. */
+  private lingerFailure: unknown = null;
+  private endFollow: (() => void) | null = null;
 
   constructor(
     private readonly store: EventStore,
@@ -83,6 +104,11 @@ export class Projector {
   /** Set while a batch is being retried after a transient SQLite error; cleared by the next commit. */
   get retrying(): ProjectorStall | null {
     return this.stall;
+  }
+
+  /** What the live projection's folded-state cache holds (bounded by STATE_CACHE_BUDGET characters). */
+  get cachedStates(): { nodes: number; chars: number } {
+    return this.live.cached;
   }
 
   /** How many nodes are not projected because their log holds a message that does not decode. */
@@ -124,8 +150,14 @@ export class Projector {
   private async tail(signal: AbortSignal): Promise<void> {
     const cap = this.opts.maxRetryDelayMs ?? 5000;
     for (;;) {
+      const follow = new AbortController();
+      const stopFollowing = (): void => follow.abort();
+      signal.addEventListener('abort', stopFollowing, { once: true });
+      this.endFollow = stopFollowing;
       try {
-        await this.store.followRaw(this.position + 1, (raw) => this.applyLive(raw), { batchSize: this.opts.batchSize ?? 2000, signal });
+        await this.store.followRaw(this.position + 1, (raw) => this.receiveLive(raw), { batchSize: this.batchSize, signal: follow.signal });
+        if (this.lingerFailure !== null) throw this.lingerFailure;
+        this.commitPending();
         return;
       } catch (e) {
         if (signal.aborted) return;
@@ -136,8 +168,51 @@ export class Projector {
         this.opts.logger.warn({ err: e, code: e.code, attempts, delayMs, checkpoint: this.position }, 'projector: transient SQLite error, retrying the batch');
         await sleep(delayMs, undefined, { signal }).catch(() => undefined);
         if (signal.aborted) return;
+      } finally {
+        signal.removeEventListener('abort', stopFollowing);
+        this.endFollow = null;
+        this.lingerFailure = null;
+        this.dropPending();
       }
     }
+  }
+
+  private get batchSize(): number {
+    return this.opts.batchSize ?? DEFAULT_BATCH;
+  }
+
+  /** Commits at once when the batch is full or the last commit is older than the linger; else soon after. */
+  private receiveLive(raw: RawStoredMessage[]): void {
+    for (const m of raw) this.pending.push(m);
+    const lingerMs = this.opts.lingerMs ?? DEFAULT_LINGER_MS;
+    const sinceCommit = performance.now() - this.lastCommitAt;
+    if (this.pending.length >= this.batchSize || sinceCommit >= lingerMs) {
+      this.commitPending();
+      return;
+    }
+    this.lingerTimer ??= setTimeout(() => {
+      this.lingerTimer = null;
+      try {
+        this.commitPending();
+      } catch (e) {
+        this.lingerFailure = e;
+        this.endFollow?.();
+      }
+    }, lingerMs - sinceCommit);
+  }
+
+  private commitPending(): void {
+    const raw = this.pending;
+    this.dropPending();
+    if (raw.length === 0) return;
+    for (let from = 0; from < raw.length; from += this.batchSize) this.applyLive(raw.slice(from, from + this.batchSize));
+    this.lastCommitAt = performance.now();
+  }
+
+  private dropPending(): void {
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    this.lingerTimer = null;
+    this.pending = [];
   }
 
   private applyLive(raw: RawStoredMessage[]): void {
@@ -233,7 +308,7 @@ export class Projector {
         }
         if (raw.at(-1)!.position >= upTo) done.abort();
       },
-      { batchSize: this.opts.batchSize ?? 2000, signal: done.signal },
+      { batchSize: this.batchSize, signal: done.signal },
     );
   }
 }

@@ -34,6 +34,11 @@ export const nodeColumns = {
   lastJobId: col('last_job_id', 'TEXT', nullableText),
   updatedAt: col('updated_at', 'TEXT NOT NULL', text),
   position: col('last_position', 'INTEGER NOT NULL', int),
+  /** The host key every run trusts (ssh-keygen's SHA256: form), and whether it came with the server or an operator trusted it. */
+  hostKeyFingerprint: col('host_key_fingerprint', 'TEXT', nullableText),
+  hostKeySource: col('host_key_source', 'TEXT', z.enum(['created', 'trusted']).nullable()),
+  /** The key a failed run saw instead, until it is trusted (TrustHostKey). */
+  presentedHostKeyFingerprint: col('presented_host_key_fingerprint', 'TEXT', nullableText),
 } satisfies Record<string, Column>;
 
 export const jobColumns = {
@@ -53,6 +58,13 @@ export const jobColumns = {
   finishedAt: col('finished_at', 'TEXT', nullableText),
   updatedAt: col('updated_at', 'TEXT NOT NULL', text),
   position: col('last_position', 'INTEGER NOT NULL', int),
+  /** What the job's last Ansible run executed (bundle digest, product version) and the host key it trusted. */
+  playbookDigest: col('playbook_digest', 'TEXT', nullableText),
+  productVersion: col('product_version', 'TEXT', nullableText),
+  hostKeyFingerprint: col('host_key_fingerprint', 'TEXT', nullableText),
+  /** The last run's host key mismatch: the fingerprint it expected and the one the server presented (null when none was seen). */
+  hostKeyMismatchExpected: col('host_key_mismatch_expected', 'TEXT', nullableText),
+  hostKeyMismatchPresented: col('host_key_mismatch_presented', 'TEXT', nullableText),
 } satisfies Record<string, Column>;
 
 type Columns = Record<string, Column>;

@@ -23,6 +23,11 @@ export interface ServerSpec {
    * intent before this one): the look-ups before the POST are then skipped. Name uniqueness still guards.
    */
   knownAbsent?: boolean;
+  /**
+   * Cloud-init user data (`#cloud-config`, at most 32 KiB) for the first boot: the saga's host key.
+   * Holds a private key: adapters send it and never log it.
+   */
+  userData?: string;
 }
 
 export type ServerStatus =

@@ -17,6 +17,9 @@ export const runAnsible = async (ctx: StepContext, step: RunStep): Promise<Outco
   const { deps, nodeId } = ctx;
   const target = recordedTarget(ctx, step);
   if ('forbidden' in target) return ctx.recordFailure({ ...step, step: 'ansible' }, 'TARGET_FORBIDDEN', target.forbidden, false);
+  // No trust on first use: over ssh a run trusts the recorded key and nothing else (issue 10).
+  const hostKey = deps.targetConnection === 'ssh' ? (ctx.state.hostKey ?? null) : null;
+  if (deps.targetConnection === 'ssh' && hostKey === null) return ctx.recordFailure({ ...step, step: 'ansible' }, 'HOST_KEY_UNTRUSTED', noHostKeyMessage(nodeId), false);
   // The phar was verified before the server was bought; this is a lookup of that result (a worker on another data dir may still fail it).
   const wpCli = await checkWpCli(deps);
   if ('refused' in wpCli) return ctx.recordFailure({ ...step, step: 'ansible' }, wpCli.refused.code, wpCli.refused.message, false);
@@ -38,7 +41,7 @@ export const runAnsible = async (ctx: StepContext, step: RunStep): Promise<Outco
   try {
     const result = await deps.runner.run({
       playbook: deps.playbook,
-      node: { host: target.host, port: target.port, user: step.user, connection: deps.targetConnection },
+      node: { host: target.host, port: target.port, user: step.user, connection: deps.targetConnection, ...(hostKey ? { hostKey: { publicKey: hostKey.publicKey, fingerprint: hostKey.fingerprint } } : {}) },
       vars: { ...deps.ansibleVars, ...wpCli.vars, pressluft_node_id: nodeId, pressluft_node_name: ctx.state.spec!.name, pressluft_job_id: step.jobId },
       privateKey: deps.keyPair.privateKey,
       secrets: [deps.keyPair.privateKey],
@@ -60,6 +63,9 @@ export const runAnsible = async (ctx: StepContext, step: RunStep): Promise<Outco
     deps.running.delete(abort);
   }
 };
+
+const noHostKeyMessage = (nodeId: string): string =>
+  `node ${nodeId} has no recorded host key (it was created before host keys were injected at create); no run trusts a key on first use`;
 
 /**
  * The address comes from the provider's server record as the saga recorded it (ServerReady), and

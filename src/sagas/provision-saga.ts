@@ -11,6 +11,7 @@ import { failExhaustedStep } from './exhausted-delivery.ts';
 import { SagaConsumer, type Claimable, type Verdict } from './saga-consumer.ts';
 import { StepContext, type Boundary, type SagaDeps, type SagaMetrics } from './step-context.ts';
 import { runStep } from './step-handlers.ts';
+import type { HostKeyStore } from '../ssh-keys/host-key-store.ts';
 import type { WpCliPhar } from '../wp-cli/wp-cli-phar.ts';
 
 export type { Boundary, SagaMetrics } from './step-context.ts';
@@ -24,6 +25,10 @@ export interface ProvisionSagaOptions {
   runner: AnsibleRunner;
   /** The control plane's key pair: the public half goes to the provider, the private half to Ansible for one run. */
   keyPair: { publicKey: string; readonly privateKey: string };
+  /** Host keys per (node, job): every created server boots with one, every run trusts only it (ADR 0014). */
+  hostKeys: HostKeyStore;
+  /** The digest and version of the worker's playbook bundle (src/ansible/playbook-bundle.ts), computed once at start-up. */
+  playbookBundle: { digest: string; version: string };
   logger: Logger;
   metrics?: SagaMetrics;
   playbook: string;
@@ -74,6 +79,8 @@ export class ProvisionSaga {
       provider: o.provider,
       runner: o.runner,
       keyPair: o.keyPair,
+      hostKeys: o.hostKeys,
+      playbookBundle: o.playbookBundle,
       logger,
       metrics: o.metrics,
       playbook: o.playbook,

@@ -7,6 +7,7 @@ import type { EventStore } from '../eventstore/event-store.ts';
 import type { Logger } from '../logging/logger.ts';
 import { ProviderError, type ProviderPort } from '../providers/provider-port.ts';
 import { pollDelayMs, type PollSchedule, type Step } from './provision-process.ts';
+import type { HostKeyStore } from '../ssh-keys/host-key-store.ts';
 import type { WpCliPhar } from '../wp-cli/wp-cli-phar.ts';
 
 /** Where a worker can die relative to a step's side effect; the crash tests kill it at each one. */
@@ -30,6 +31,10 @@ export interface SagaDeps {
   provider: ProviderPort;
   runner: AnsibleRunner;
   keyPair: { publicKey: string; readonly privateKey: string };
+  /** Host keys per (node, job), injected at create (ADR 0014). */
+  hostKeys: HostKeyStore;
+  /** The worker's playbook bundle, recorded with every run and checked against a job's expectPlaybook. */
+  playbookBundle: { digest: string; version: string };
   logger: Logger;
   metrics?: SagaMetrics;
   playbook: string;

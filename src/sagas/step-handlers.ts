@@ -2,6 +2,7 @@ import type { Step } from './provision-process.ts';
 import { forbiddenTarget, tcpAccepts } from './reachability.ts';
 import { runAnsible } from './ansible-run.ts';
 import { checkWpCli } from './wp-cli-check.ts';
+import { createUserData, intentHostKey, knownAbsent } from './host-key-step.ts';
 import { RECORDED, stepMessageId, type Outcome, type StepContext } from './step-context.ts';
 
 type Handler<K extends Step['kind']> = (ctx: StepContext, step: Extract<Step, { kind: K }>) => Promise<Outcome>;
@@ -35,14 +36,17 @@ export const stepHandlers: { [K in Step['kind']]: Handler<K> } = {
     });
   },
 
-  // Intent first: a retry after an uncertain create then knows to look up before creating.
-  recordCreateIntent: (ctx, s) => {
+  // Intent first: a retry after an uncertain create then knows to look up before creating; the host key it records is the one the server will present.
+  recordCreateIntent: async (ctx, s) => {
     const labels = ctx.deps.provider.serverLabels?.(ctx.nodeId, s.jobId) ?? {};
-    return ctx.record({ type: 'RecordServerCreateIntent', jobId: s.jobId, attempt: s.attempt, serverName: s.serverName, labels }, stepMessageId(s.jobId, s.attempt, 'create_intent'));
+    const hostKey = await intentHostKey(ctx, s.jobId);
+    return ctx.record({ type: 'RecordServerCreateIntent', jobId: s.jobId, attempt: s.attempt, serverName: s.serverName, labels, ...(hostKey ? { hostKey } : {}) }, stepMessageId(s.jobId, s.attempt, 'create_intent'));
   },
 
-  createServer: (ctx, s) =>
-    ctx.withProvider(s, 'server_create', async () => {
+  createServer: async (ctx, s) => {
+    const hostKey = createUserData(ctx);
+    if ('refused' in hostKey) return ctx.recordFailure({ ...s, step: 'server_create' }, hostKey.refused.code, hostKey.refused.message, hostKey.refused.retryable);
+    return ctx.withProvider(s, 'server_create', async () => {
       const spec = ctx.state.spec!;
       const created = await ctx.deps.provider.createServer({
         nodeId: ctx.nodeId,
@@ -52,10 +56,13 @@ export const stepHandlers: { [K in Step['kind']]: Handler<K> } = {
         location: spec.location,
         image: spec.image,
         sshKeyId: ctx.state.jobs[s.jobId]?.progress.sshKey?.keyId ?? '',
+        knownAbsent: knownAbsent(ctx, s.attempt),
+        userData: hostKey.userData,
       });
       ctx.boundary('after-effect');
       return ctx.record({ type: 'RecordServerCreated', jobId: s.jobId, attempt: s.attempt, ...created }, stepMessageId(s.jobId, s.attempt, 'server_created'));
-    }),
+    });
+  },
 
   pollActions: (ctx, s) =>
     ctx.withProvider(s, 'server_actions', async () => {
@@ -87,8 +94,20 @@ export const stepHandlers: { [K in Step['kind']]: Handler<K> } = {
       );
     }),
 
-  startAnsible: (ctx, s) =>
-    ctx.record({ type: 'RecordAnsibleStarted', jobId: s.jobId, attempt: s.attempt, playbook: ctx.deps.playbook }, stepMessageId(s.jobId, s.attempt, 'ansible_started')),
+  startAnsible: (ctx, s) => {
+    const bundle = ctx.deps.playbookBundle;
+    const expected = ctx.state.jobs[s.jobId]?.expectPlaybook;
+    // The caller pinned the playbook it reviewed: a worker with other playbooks must not run them.
+    if (expected && expected !== bundle.digest) {
+      return ctx.recordFailure({ ...s, step: 'ansible' }, 'PLAYBOOK_DIGEST_MISMATCH', `the job expects playbook bundle ${expected}, this worker has ${bundle.digest} (version ${bundle.version})`, false);
+    }
+    // The run trusts exactly the node's recorded host key; a local connection uses none.
+    const hostKeyFingerprint = ctx.deps.targetConnection === 'local' ? null : (ctx.state.hostKey?.fingerprint ?? null);
+    return ctx.record(
+      { type: 'RecordAnsibleStarted', jobId: s.jobId, attempt: s.attempt, playbook: ctx.deps.playbook, playbookDigest: bundle.digest, productVersion: bundle.version, hostKeyFingerprint },
+      stepMessageId(s.jobId, s.attempt, 'ansible_started'),
+    );
+  },
 
   runAnsible,
 };

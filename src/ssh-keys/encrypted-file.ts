@@ -21,10 +21,8 @@ export const sealedFileSchema = z.object({
 });
 export type SealedFile = z.infer<typeof sealedFileSchema>;
 
-export const seal = async (plaintext: Buffer, secret: string): Promise<SealedFile> => {
-  const salt = randomBytes(16);
+const encrypt = (plaintext: Buffer, key: Buffer, salt: Buffer): SealedFile => {
   const iv = randomBytes(12);
-  const key = await scryptAsync(secret, salt, 32, KDF);
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
   return {
@@ -35,6 +33,22 @@ export const seal = async (plaintext: Buffer, secret: string): Promise<SealedFil
     tag: cipher.getAuthTag().toString('base64'),
     ciphertext: ciphertext.toString('base64'),
   };
+};
+
+export const seal = async (plaintext: Buffer, secret: string): Promise<SealedFile> => {
+  const salt = randomBytes(16);
+  return encrypt(plaintext, await scryptAsync(secret, salt, 32, KDF), salt);
+};
+
+/**
+ * For many small files (host keys): scrypt runs once (about 0.1 s of CPU each time), and every file
+ * gets its own random IV, which is what GCM needs. The files have the same format as seal()'s and
+ * open with unseal(); those sealed by one sealer share its salt.
+ */
+export const sealerFor = async (secret: string): Promise<(plaintext: Buffer) => SealedFile> => {
+  const salt = randomBytes(16);
+  const key = await scryptAsync(secret, salt, 32, KDF);
+  return (plaintext) => encrypt(plaintext, key, salt);
 };
 
 /** GCM authenticates: a wrong secret or a tampered file fails here rather than yielding garbage. */

@@ -22,3 +22,7 @@ export const parsePublicKey = (line: string): ParsedPublicKey => {
 /** MD5 of the key blob as colon-separated hex, the fingerprint Hetzner stores; the comment is ignored. */
 export const md5Fingerprint = (publicKey: string): string =>
   createHash('md5').update(parsePublicKey(publicKey).blob).digest('hex').match(/../g)!.join(':');
+
+/** `SHA256:` and the unpadded base64 of the blob's SHA-256, exactly as `ssh-keygen -l` prints it. */
+export const sha256Fingerprint = (publicKey: string): string =>
+  `SHA256:${createHash('sha256').update(parsePublicKey(publicKey).blob).digest('base64').replace(/=+$/, '')}`;

@@ -50,7 +50,7 @@ const makePair = (publicKey: string, privateKey: string): SshKeyPair => {
 const exists = (e: unknown, code: string): boolean => (e as NodeJS.ErrnoException | null)?.code === code;
 
 /** Writes a 0600 file only if none exists yet; returns false when another writer won. */
-const createExclusive = async (path: string, data: string): Promise<boolean> => {
+export const createExclusive = async (path: string, data: string): Promise<boolean> => {
   // Write then link: the final path appears complete or not at all, and link fails if it exists.
   const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
   await writeFile(tmp, data, { mode: 0o600, flag: 'wx' });
@@ -65,7 +65,7 @@ const createExclusive = async (path: string, data: string): Promise<boolean> => 
   }
 };
 
-const readIfPresent = async (path: string): Promise<string | null> => {
+export const readIfPresent = async (path: string): Promise<string | null> => {
   try {
     return await readFile(path, 'utf8');
   } catch (e) {
@@ -74,8 +74,11 @@ const readIfPresent = async (path: string): Promise<string | null> => {
   }
 };
 
-/** The configured secret, else the key file (created on first use only: a missing file next to a sealed key is an error). */
-const encryptionSecret = async (o: SshKeyStoreOptions, mayCreate: boolean): Promise<string> => {
+/**
+ * The configured secret, else the key file (created on first use only: a missing file next to a sealed key is an error).
+ * The host-key store seals and derives with the same secret.
+ */
+export const encryptionSecret = async (o: SshKeyStoreOptions, mayCreate: boolean): Promise<string> => {
   if (o.encryptionKey !== undefined) {
     if (o.encryptionKey.length < 16) throw new AppError('SSH_KEY_STORE_DECRYPT_FAILED', 'the SSH key encryption key must be at least 16 characters', false);
     return o.encryptionKey;

@@ -4,6 +4,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { AnsiblePlaybookRunner } from '../../src/ansible/ansible-playbook-runner.ts';
+import type { HostKey } from '../../src/events/node-events.ts';
+import { sha256Fingerprint } from '../../src/ssh-keys/fingerprint.ts';
 import type { RunResult, RunTarget, TaskProgress } from '../../src/ansible/runner-port.ts';
 import { createLogger } from '../../src/logging/logger.ts';
 import { loadOrCreateSshKeyPair, type SshKeyPair } from '../../src/ssh-keys/key-pair-store.ts';
@@ -27,7 +29,8 @@ export interface TestNodeSession {
   dir: string;
   /** Per-run temp dirs of the runner; nothing of a run may outlive it there. */
   tmpRoot: string;
-  node: RunTarget;
+  /** Carries the host key the node presents (test-node.sh prints it): every run checks it strictly. */
+  node: RunTarget & { hostKey: HostKey };
   /** A netns wired to the node by a veth pair: clients whose address is not the node's own. */
   clientNs: string;
   /** The node's address on that link. */
@@ -38,7 +41,44 @@ export interface TestNodeSession {
   vars: Record<string, unknown>;
 }
 
-export const startTestNode = async (distro: Distro): Promise<TestNodeSession> => {
+/** What test-node.sh printed as PRESSLUFT_TEST_NODE_HOST_KEY: the key the node presents right now. */
+const presentedKey = (stdout: string, all: string | undefined): HostKey => {
+  const publicKey = /^PRESSLUFT_TEST_NODE_HOST_KEY=(ssh-ed25519 \S+)$/m.exec(stdout)?.[1];
+  if (!publicKey) throw new Error(`test-node.sh printed no host key:\n${all ?? stdout}`);
+  return { publicKey, fingerprint: sha256Fingerprint(publicKey) };
+};
+
+/** How the node gets its host key, as cloud-init would: the #cloud-config the control plane sent, or a private key file. */
+export type HostKeySource = { userData: string } | { privateKeyFile: string };
+
+const hostKeyArgs = async (dir: string, source: HostKeySource | undefined): Promise<string[]> => {
+  if (!source) return [];
+  if ('privateKeyFile' in source) return ['--host-key', source.privateKeyFile];
+  const file = join(dir, `user-data-${Date.now()}.yaml`);
+  await writeFile(file, source.userData, { mode: 0o600 });
+  return ['--user-data', file];
+};
+
+/** Gives the running node another host key (test-node.sh host-key); later runs of this session expect it. */
+export const installHostKey = async (s: TestNodeSession, source: HostKeySource): Promise<HostKey> => {
+  const r = await execa(testNodeScript, ['host-key', '--distro', s.distro, ...(await hostKeyArgs(s.dir, source))], { all: true });
+  const key = presentedKey(r.stdout, r.all);
+  s.node = { ...s.node, hostKey: key };
+  return key;
+};
+
+/** Waits for the server the saga created (its create held in the simulator) and returns the #cloud-config it carries. */
+export const userDataOfCreatedServer = async (servers: () => Array<{ userData: string | null }>): Promise<string> => {
+  const until = Date.now() + 120_000;
+  for (;;) {
+    const userData = servers().find((sv) => sv.userData)?.userData;
+    if (userData) return userData;
+    if (Date.now() > until) throw new Error('no server with user_data was created within 120 s');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+};
+
+export const startTestNode = async (distro: Distro, hostKey?: HostKeySource): Promise<TestNodeSession> => {
   const dir = await mkdtemp(join(tmpdir(), `pressluft-node-${distro}-`));
   const tmpRoot = join(dir, 'runs');
   await mkdir(tmpRoot, { mode: 0o700 });
@@ -55,13 +95,14 @@ export const startTestNode = async (distro: Distro): Promise<TestNodeSession> =>
     wp_cli_sha256: createHash('sha256').update(STAND_IN_WP_CLI).digest('hex'),
   };
   const started = Date.now();
-  const up = await execa(testNodeScript, ['up', '--distro', distro, join(dir, 'id.pub')], { all: true });
+  const up = await execa(testNodeScript, ['up', '--distro', distro, ...(await hostKeyArgs(dir, hostKey)), join(dir, 'id.pub')], { all: true });
   console.log(`${distro} test node up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   const where = /^PRESSLUFT_TEST_NODE=(127\.0\.0\.1):(\d+)$/m.exec(up.stdout);
   const clientNs = /^PRESSLUFT_TEST_NODE_CLIENT_NS=(\S+)$/m.exec(up.stdout)?.[1];
   const linkAddr = /^PRESSLUFT_TEST_NODE_LINK_ADDR=(\S+)$/m.exec(up.stdout)?.[1];
   if (!where?.[1] || !where[2] || !clientNs || !linkAddr) throw new Error(`test-node.sh up printed no target:\n${up.all}`);
-  return { distro, dir, tmpRoot, node: { host: where[1], port: Number(where[2]), user: 'root' }, clientNs, linkAddr, keyPair, keyFile, vars };
+  const node = { host: where[1], port: Number(where[2]), user: 'root', hostKey: presentedKey(up.stdout, up.all) };
+  return { distro, dir, tmpRoot, node, clientNs, linkAddr, keyPair, keyFile, vars };
 };
 
 export const stopTestNode = async (distro: Distro, session: TestNodeSession | undefined): Promise<void> => {

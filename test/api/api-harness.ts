@@ -1,8 +1,10 @@
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll } from 'vitest';
+import type { PlaybookBundle } from '../../src/ansible/playbook-bundle.ts';
 import { buildApiServer } from '../../src/api/server.ts';
 import { NodeRepository } from '../../src/commands/node-repository.ts';
 import { EventStore } from '../../src/eventstore/event-store.ts';
@@ -15,6 +17,8 @@ import { captureLogger } from '../support/silent-logger.ts';
 
 export const TOKEN = 'test-token-0123456789abcdef';
 export const AUTH = { authorization: `Bearer ${TOKEN}` };
+/** The bundle the test control plane claims to run: `expectPlaybook` is compared with it. */
+export const BUNDLE: PlaybookBundle = { digest: createHash('sha256').update('test bundle').digest('hex'), version: '0.0.0-test' };
 
 export interface ApiHarness {
   app: FastifyInstance;
@@ -50,6 +54,7 @@ export const useApi = (o: { consistencyWaitMs?: number; startProjector?: boolean
       queries: h.queries,
       metrics: new Metrics(),
       policy: policy(),
+      playbookBundle: BUNDLE,
       apiToken: TOKEN,
       logger,
       consistencyWaitMs: o.consistencyWaitMs ?? 5000,

@@ -147,6 +147,8 @@ describe('auth', () => {
   const routes: Array<['GET' | 'POST', string]> = [
     ['POST', '/v1/nodes'],
     ['POST', '/v1/nodes/n_x/provision'],
+    ['POST', '/v1/nodes/n_x/trust-host-key'],
+    ['GET', '/v1/version'],
     ['GET', '/v1/nodes'],
     ['GET', '/v1/nodes/n_x'],
     ['GET', '/v1/nodes/n_x/events'],

@@ -1,3 +1,4 @@
+import { BUNDLE } from './api-harness.ts';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,6 +51,7 @@ export const useListeningApi = (over: Partial<ApiDeps> = {}, subjectPrefix = 'pl
       queries: new ReadModelQueries(projector.db),
       metrics: h.metrics,
       policy: policy(),
+      playbookBundle: BUNDLE,
       apiToken: TOKEN,
       logger,
       ...over,

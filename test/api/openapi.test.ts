@@ -41,6 +41,8 @@ describe('GET /openapi.json', () => {
         '/v1/nodes/{nodeId}/events',
         '/v1/nodes/{nodeId}/provision',
         '/v1/nodes/{nodeId}/state',
+        '/v1/nodes/{nodeId}/trust-host-key',
+        '/v1/version',
         '/v1/events/{position}',
         '/v1/projections',
         '/v1/projections/rebuild',
@@ -63,6 +65,12 @@ describe('GET /openapi.json', () => {
     expect(body.additionalProperties).toBe(false);
     expect(create?.parameters?.some((p) => p.in === 'header' && p.name === 'idempotency-key')).toBe(true);
     expect(Object.keys(create?.responses ?? {})).toEqual(expect.arrayContaining(['202', '400', '401', '409']));
+    const trust = doc.paths['/v1/nodes/{nodeId}/trust-host-key']?.post;
+    const trustBody = trust?.requestBody?.content['application/json']?.schema as { properties: Record<string, { pattern?: string }>; required: string[] };
+    expect(trustBody.required).toEqual(['fingerprint']);
+    expect(trustBody.properties.fingerprint?.pattern).toContain('SHA256');
+    expect(Object.keys(trust?.responses ?? {})).toEqual(expect.arrayContaining(['200', '400', '401', '404', '409']));
+    expect(body.properties).toHaveProperty('expectPlaybook');
     expect(doc.components?.securitySchemes?.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
   });
 });

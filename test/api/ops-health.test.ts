@@ -6,7 +6,7 @@ import { Metrics } from '../../src/metrics/metrics.ts';
 import { useNatsServer } from '../support/nats.ts';
 import { policy } from '../support/node-fixtures.ts';
 import { captureLogger } from '../support/silent-logger.ts';
-import { TOKEN, useApi } from './api-harness.ts';
+import { BUNDLE, TOKEN, useApi } from './api-harness.ts';
 
 const h = useApi();
 const other = useNatsServer();
@@ -18,7 +18,7 @@ let doomed: EventStore;
 
 /** The API with a saga in its deps, over a store of its own that a test can close. */
 const build = (store: EventStore): FastifyInstance =>
-  buildApiServer({ store, repo: h.repo, projector: h.projector, queries: h.queries, metrics: new Metrics(), policy: policy(), apiToken: TOKEN, logger, saga } as Parameters<typeof buildApiServer>[0]);
+  buildApiServer({ store, repo: h.repo, projector: h.projector, queries: h.queries, metrics: new Metrics(), policy: policy(), playbookBundle: BUNDLE, apiToken: TOKEN, logger, saga } as Parameters<typeof buildApiServer>[0]);
 
 beforeAll(async () => {
   app = build(h.store);

@@ -63,7 +63,7 @@ describe('projection rebuild through the API', () => {
     const live = h.queries.dump();
     expect(live.nodes).toHaveLength(150 + created);
     expect(live).toEqual(await cleanReplay());
-  });
+  }, 180_000);
 
   it('streams rebuild progress over SSE and refuses a second rebuild while one runs', async () => {
     await h.app.listen({ host: '127.0.0.1', port: 0 });
@@ -86,5 +86,5 @@ describe('projection rebuild through the API', () => {
     expect(report).toMatchObject({ name: 'nodes', replayed: expect.any(Number), lagBefore: expect.any(Number), lagAfter: expect.any(Number) });
     expect(await h.projector.waitFor(await h.store.lastPosition(), 20_000)).toBe(true);
     expect(h.queries.dump()).toEqual(await cleanReplay());
-  });
+  }, 180_000);
 });

@@ -113,7 +113,7 @@ describe('node decider: Ansible and the outcome', () => {
     given([...acquired, ansibleStarted])
       .when({ type: 'RecordAnsibleResult', ...ref, result: outcome() })
       .then([
-        event('AnsibleFailed', { ...ref, errorCode: 'ANSIBLE_HOST_FAILED', retryable: true, exitCode: 2, recap: { ...recap, failures: 1 }, durationMs: 5000, outputTail: 'PLAY [all]\nTASK [x] ***\nfatal: [web-1]: FAILED! => {"msg": "boom"}\nPLAY RECAP' }),
+        event('AnsibleFailed', { ...ref, errorCode: 'ANSIBLE_HOST_FAILED', retryable: true, exitCode: 2, recap: { ...recap, failures: 1 }, durationMs: 5000, outputTail: 'PLAY [all]\nTASK [x] ***\nfatal: [web-1]: FAILED! => {"msg": "boom"}\nPLAY RECAP', errorMessage: 'task "x" failed on web-1: boom' }),
         event('RetryScheduled', { ...ref, errorCode: 'ANSIBLE_HOST_FAILED', errorMessage: 'task "x" failed on web-1: boom', runAfter: '2026-11-26T12:11:00.000Z' }),
       ]));
   it('falls back to the error code when the runner gave no one-line summary, never to the raw tail', () =>
@@ -127,7 +127,7 @@ describe('node decider: Ansible and the outcome', () => {
     given([...acquired, ansibleStarted])
       .when({ type: 'RecordAnsibleResult', ...ref, result: outcome({ errorCode: 'ANSIBLE_SYNTAX_ERROR', retryable: false, exitCode: 4 }) })
       .then([
-        event('AnsibleFailed', { ...ref, errorCode: 'ANSIBLE_SYNTAX_ERROR', retryable: false, exitCode: 4, recap: { ...recap, failures: 1 }, durationMs: 5000, outputTail: 'PLAY [all]\nTASK [x] ***\nfatal: [web-1]: FAILED! => {"msg": "boom"}\nPLAY RECAP' }),
+        event('AnsibleFailed', { ...ref, errorCode: 'ANSIBLE_SYNTAX_ERROR', retryable: false, exitCode: 4, recap: { ...recap, failures: 1 }, durationMs: 5000, outputTail: 'PLAY [all]\nTASK [x] ***\nfatal: [web-1]: FAILED! => {"msg": "boom"}\nPLAY RECAP', errorMessage: 'task "x" failed on web-1: boom' }),
         event('ProvisionFailed', { ...ref, errorCode: 'ANSIBLE_SYNTAX_ERROR', errorMessage: 'task "x" failed on web-1: boom', step: 'ansible' }),
       ]));
   it('uses the second backoff on the second attempt and fails after the last', () => {

@@ -77,3 +77,22 @@ describe('NATS settings', () => {
     expect(e.message).not.toMatch(/hunter2|tok-secret/);
   });
 });
+
+describe('PRESSLUFT_STREAM_REPLICAS', () => {
+  it('defaults to 1 and takes 3 with a NATS cluster', () => {
+    expect(loadConfig({}).nats.replicas).toBe(1);
+    expect(loadConfig({ NATS_URL: 'nats://127.0.0.1:4222,nats://127.0.0.1:4223', PRESSLUFT_STREAM_REPLICAS: '3' }).nats.replicas).toBe(3);
+  });
+
+  it.each([['2'], ['0'], ['5'], ['three']])('refuses %j naming the variable', (replicas) => {
+    const e = refusal({ NATS_URL: 'nats://127.0.0.1:4222', PRESSLUFT_STREAM_REPLICAS: replicas });
+    expect(e.details).toEqual({ variables: ['PRESSLUFT_STREAM_REPLICAS'] });
+    expect(e.message).toContain('must be 1 (one nats-server) or 3 (a NATS cluster)');
+  });
+
+  it('refuses 3 on the embedded server, which is a single server', () => {
+    const e = refusal({ PRESSLUFT_STREAM_REPLICAS: '3' });
+    expect(e.details).toEqual({ variables: ['PRESSLUFT_STREAM_REPLICAS'] });
+    expect(e.message).toContain('needs a NATS cluster');
+  });
+});

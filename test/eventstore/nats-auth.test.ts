@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EventStore } from '../../src/eventstore/event-store.ts';
+import { EventStore, StreamConfigMismatch } from '../../src/eventstore/event-store.ts';
 import { useNatsServer } from '../support/nats.ts';
 import { captureLogger } from '../support/silent-logger.ts';
 
@@ -98,5 +98,33 @@ describe('the embedded nats-server with generated credentials', () => {
     const jsm = await jetstreamManager(operator);
     await jsm.streams.add({ name: 'SCRATCH', subjects: ['scratch.>'] });
     expect(await jsm.streams.delete('SCRATCH')).toBe(true);
+  });
+
+  it('refuses the app user a stream update: a new limit could make the server discard events', async () => {
+    const jsm = await jetstreamManager(app, { timeout: 2000 });
+    await expect(jsm.streams.update('AUTH', { max_age: 1_000_000_000 })).rejects.toThrow(/permission/i);
+    expect((await (await jetstreamManager(operator)).streams.info('AUTH')).config.max_age).toBe(0);
+  });
+
+  it('starts again as the app user without an update when the stream config is in force', async () => {
+    const again = await EventStore.open(nats.as('app'), { streamName: 'AUTH', subjectPrefix: 'pa', duplicateWindowMs: 120_000, logger });
+    await again.close();
+  });
+
+  it('refuses to start with STREAM_CONFIG_MISMATCH when the operator changed the config, and starts once the operator puts it back', async () => {
+    const jsm = await jetstreamManager(operator);
+    const { config } = await jsm.streams.info('AUTH');
+    await jsm.streams.update('AUTH', { ...config, max_msgs: 1_000_000 });
+    const refused = await EventStore.open(nats.as('app'), { streamName: 'AUTH', subjectPrefix: 'pa', duplicateWindowMs: 120_000, logger }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(StreamConfigMismatch);
+    expect((refused as StreamConfigMismatch).code).toBe('STREAM_CONFIG_MISMATCH');
+    expect((refused as StreamConfigMismatch).details).toMatchObject({ stream: 'AUTH', problems: ['max_msgs is 1000000'] });
+    expect((refused as Error).message).toMatch(/update was refused.*permission/i);
+    // An operator (or any user with the update right) starting pressluft fixes it.
+    const asOperator = await EventStore.open(nats.as('operator'), { streamName: 'AUTH', subjectPrefix: 'pa', duplicateWindowMs: 120_000, logger });
+    await asOperator.close();
+    expect((await jsm.streams.info('AUTH')).config.max_msgs).toBe(-1);
+    const again = await EventStore.open(nats.as('app'), { streamName: 'AUTH', subjectPrefix: 'pa', duplicateWindowMs: 120_000, logger });
+    await again.close();
   });
 });

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -73,5 +73,22 @@ describe('one nats-server per store', () => {
     await new Promise((r) => setTimeout(r, 200));
     await expect(startNatsServer({ storeDir })).rejects.toMatchObject({ code: 'NATS_SERVER_FAILED', message: expect.stringMatching(/holds the lock/) });
     holder.kill('SIGKILL');
+  });
+});
+
+describe('the embedded nats-server environment', () => {
+  it('holds none of the control plane’s secrets', async () => {
+    const secret = 'pressluft-env-probe-0123456789';
+    process.env.HCLOUD_TOKEN = secret;
+    const server = await startNatsServer({ storeDir: join(dir, 'env') });
+    try {
+      const environ = await readFile(`/proc/${server.pid}/environ`, 'utf8');
+      expect(environ).toContain('PATH=');
+      expect(environ).not.toContain(secret);
+      expect(environ.split('\0').filter(Boolean).map((kv) => kv.split('=')[0])).toEqual(['PATH']);
+    } finally {
+      delete process.env.HCLOUD_TOKEN;
+      await server.stop();
+    }
   });
 });

@@ -9,7 +9,7 @@ import { EventStore } from '../../src/eventstore/event-store.ts';
 import { Projector } from '../../src/projections/projector.ts';
 import { ReadModelQueries } from '../../src/projections/read-model-queries.ts';
 import { openReadModelDb } from '../../src/projections/read-model-schema.ts';
-import { jobColumns } from '../../src/projections/read-model-views.ts';
+import { jobColumns, nodeColumns } from '../../src/projections/read-model-views.ts';
 import { cleanReplay as replayFromScratch } from '../support/clean-replay.ts';
 import { useNatsServer } from '../support/nats.ts';
 import { captureLogger } from '../support/silent-logger.ts';
@@ -79,18 +79,28 @@ describe('projector', () => {
     expect(dump.jobs.find((j) => j.id === 'job-1')).toMatchObject({ outputTail: null });
   });
 
-  it('migrates a read model made before the outputTail column: the column is added, old rows read null', async () => {
+  it('migrates a read model made before the outputTail and host-key columns: they are added, old rows read null', async () => {
     const dbPath = join(dir, 'old-layout.db');
     const old = new Database(dbPath);
-    const legacy = Object.values(jobColumns).filter((c) => c.column !== 'output_tail');
-    old.exec(`CREATE TABLE jobs (${legacy.map((c) => `${c.column} ${c.sql}`).join(', ')})`);
-    old.prepare(`INSERT INTO jobs (${legacy.map((c) => c.column).join(', ')}) VALUES (${legacy.map(() => '?').join(', ')})`).run(
+    const added = new Set(['output_tail', 'playbook_digest', 'product_version', 'host_key_fingerprint', 'host_key_mismatch_expected', 'host_key_mismatch_presented', 'host_key_source', 'presented_host_key_fingerprint']);
+    const legacyJobs = Object.values(jobColumns).filter((c) => !added.has(c.column));
+    const legacyNodes = Object.values(nodeColumns).filter((c) => !added.has(c.column));
+    old.exec(`CREATE TABLE jobs (${legacyJobs.map((c) => `${c.column} ${c.sql}`).join(', ')})`);
+    old.exec(`CREATE TABLE nodes (${legacyNodes.map((c) => `${c.column} ${c.sql}`).join(', ')})`);
+    old.prepare(`INSERT INTO jobs (${legacyJobs.map((c) => c.column).join(', ')}) VALUES (${legacyJobs.map(() => '?').join(', ')})`).run(
       'job-old', 'node-old', 'node_provision', 'failed', 'done', 1, 3, 'X', 'm', null, '2026-01-01T00:00:00.000Z', null, null, '2026-01-01T00:00:00.000Z', 5,
+    );
+    old.prepare(`INSERT INTO nodes (${legacyNodes.map((c) => c.column).join(', ')}) VALUES (${legacyNodes.map(() => '?').join(', ')})`).run(
+      'node-old', 'old', 'failed', 'hetzner', 'cx22', 'fsn1', 'ubuntu-24.04', 'root', 22, null, null, null, null, 'job-old', '2026-01-01T00:00:00.000Z', 5,
     );
     old.close();
     const db = openReadModelDb(dbPath);
     try {
-      expect(new ReadModelQueries(db).getJob('job-old')).toMatchObject({ id: 'job-old', errorMessage: 'm', outputTail: null });
+      const q = new ReadModelQueries(db);
+      expect(q.getJob('job-old')).toMatchObject({
+        id: 'job-old', errorMessage: 'm', outputTail: null, playbookDigest: null, productVersion: null, hostKeyFingerprint: null, hostKeyMismatchExpected: null, hostKeyMismatchPresented: null,
+      });
+      expect(q.getNode('node-old')).toMatchObject({ id: 'node-old', lastJobId: 'job-old', hostKeyFingerprint: null, hostKeySource: null, presentedHostKeyFingerprint: null });
     } finally {
       db.close();
     }
@@ -147,5 +157,35 @@ describe('projector', () => {
     live.close();
     expect(rebuilt.nodes.length).toBeGreaterThanOrEqual(50);
     expect(rebuilt).toEqual(await cleanReplay('clean-after-rebuild'));
+  });
+
+  it('commits a lone live message at once, and coalesces the ones right after it into one transaction with the checkpoint', async () => {
+    const dbPath = join(dir, 'linger.db');
+    let commits = 0;
+    const live = new Projector(store, { dbPath, logger, lingerMs: 1_500, beforeCommit: () => void commits++ });
+    live.start();
+    expect(await live.waitFor(await store.lastPosition(), 20_000)).toBe(true);
+    await new Promise((r) => setTimeout(r, 1_600));
+
+    const before = commits;
+    const first = 1_000;
+    await driveNode(first);
+    const lone = await store.lastPosition();
+    // Well inside the 1.5 s linger: a message after a quiet spell does not wait for company.
+    expect(await live.waitFor(lone, 1_000)).toBe(true);
+    expect(commits - before).toBe(1);
+
+    for (let i = 1; i <= 3; i++) await driveNode(first + 5 * i);
+    const last = await store.lastPosition();
+    expect(last - lone).toBeGreaterThanOrEqual(3);
+    expect(await live.waitFor(last, 10_000)).toBe(true);
+    // Appended within the linger after the first commit: one more transaction, not one per message (2 if appending outlasted it).
+    expect(commits - before - 1).toBeLessThanOrEqual(2);
+    await live.stop();
+    const checkpoint = live.db.prepare('SELECT position FROM projection_checkpoints WHERE name = ?').get('nodes') as { position: number };
+    expect(checkpoint.position).toBe(last);
+    const projected = new ReadModelQueries(live.db).dump();
+    live.close();
+    expect(projected).toEqual(await cleanReplay('clean-after-linger'));
   });
 });

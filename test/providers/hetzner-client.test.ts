@@ -1,3 +1,4 @@
+import { createHook } from 'node:async_hooks';
 import { describe, expect, it } from 'vitest';
 import { RATE_LIMIT_RETRIES } from '../../src/providers/hetzner/hetzner-client.ts';
 import { HetznerApiError } from '../../src/providers/hetzner/hetzner-error.ts';
@@ -74,6 +75,28 @@ describe('HetznerClient error classes against the simulator', () => {
     expectApiError(e, { code: 'PROVIDER_UNAVAILABLE', retryable: true, httpStatus: null, uncertain: false });
     expect((e as Error).message).toMatch(/timed out after 200 ms/);
     expect(Date.now() - started).toBeLessThan(4_000);
+  });
+
+  it('leaves no timeout timer behind once a request has been answered', async () => {
+    // Unref'd timers (AbortSignal.timeout's) are not in getActiveResourcesInfo; async hooks see every one.
+    const live = new Set<number>();
+    const hook = createHook({
+      init: (id, type) => void (type === 'Timeout' && live.add(id)),
+      destroy: (id) => void live.delete(id),
+    }).enable();
+    try {
+      const c = client({ timeoutMs: 30_000 });
+      await c.listServers({});
+      await new Promise((r) => setImmediate(r));
+      // The connection's and the simulator's own timers.
+      const settled = live.size;
+      for (let i = 0; i < 50; i++) await c.listServers({});
+      await new Promise((r) => setImmediate(r));
+      // AbortSignal.timeout kept one timer per request alive for the whole 30 s: 50 more here.
+      expect(live.size - settled).toBeLessThan(10);
+    } finally {
+      hook.disable();
+    }
   });
 
   it('never retries a POST at the HTTP layer, even when the error is retryable', async () => {

@@ -16,6 +16,7 @@ import { ProvisionSaga } from '../../src/sagas/provision-saga.ts';
 import { generateOpenSshEd25519 } from '../../src/ssh-keys/openssh-key.ts';
 import { survivorsOfGroup } from '../ansible/runner-harness.ts';
 import { useNatsServer } from '../support/nats.ts';
+import { sagaTestDeps } from './saga-deps.ts';
 import { captureLogger } from '../support/silent-logger.ts';
 import { ctx } from '../support/node-fixtures.ts';
 import { eventTypes, fakeSshd, requestProvision, startSimulator, waitTerminal } from '../support/saga-harness.ts';
@@ -49,7 +50,9 @@ const forgeLoopback22 = async (nodeId: string): Promise<void> => {
   await run({ type: 'RecordAnsibleStarted', jobId, attempt: 1, playbook: 'test/fixtures/playbooks/sleep.yml' });
 };
 
+let deps: Awaited<ReturnType<typeof sagaTestDeps>>;
 beforeAll(async () => {
+  deps = await sagaTestDeps();
   scratch = await mkdtemp(join(tmpdir(), 'pressluft-cancel-'));
   store = await EventStore.open(nats.server.url, { streamName: 'EVT', subjectPrefix: 'pl', duplicateWindowMs: 600_000, logger });
   repo = new NodeRepository(store);
@@ -62,6 +65,8 @@ beforeAll(async () => {
     provider: createHetznerProvider({ endpoint: sim.url, token: sim.token, timeoutMs: 2000, logger }),
     runner: new AnsiblePlaybookRunner({ logger }),
     keyPair,
+    hostKeys: deps.hostKeys,
+    playbookBundle: deps.playbookBundle,
     logger,
     playbook: 'test/fixtures/playbooks/sleep.yml',
     ansibleVars: { scratch_dir: scratch },
@@ -78,6 +83,7 @@ afterAll(async () => {
   await sim.close();
   await store.close();
   await rm(scratch, { recursive: true, force: true });
+  await deps.cleanup();
 });
 
 describe('saga: guards, poison and cancel under production timings', () => {

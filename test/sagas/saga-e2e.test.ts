@@ -10,6 +10,7 @@ import type { HetznerSimulator } from '../../src/simulators/hetzner/start-simula
 import { ProvisionSaga } from '../../src/sagas/provision-saga.ts';
 import { generateOpenSshEd25519 } from '../../src/ssh-keys/openssh-key.ts';
 import { useNatsServer } from '../support/nats.ts';
+import { sagaTestDeps } from './saga-deps.ts';
 import { captureLogger } from '../support/silent-logger.ts';
 import { ctx } from '../support/node-fixtures.ts';
 import { eventTypes, fakeSshd, requestProvision, startSimulator, waitTerminal } from '../support/saga-harness.ts';
@@ -30,6 +31,8 @@ const startSaga = async (o: { playbook?: string; consumer: string; provider?: Pr
     provider: o.provider ?? createHetznerProvider({ endpoint: sim.url, token: sim.token, timeoutMs: 2000, logger }),
     runner: new AnsiblePlaybookRunner({ logger, killGraceMs: 1000 }),
     keyPair,
+    hostKeys: deps.hostKeys,
+    playbookBundle: deps.playbookBundle,
     logger,
     playbook: o.playbook ?? 'test/fixtures/saga/provision-ok.yml',
     targetConnection: 'local',
@@ -47,7 +50,9 @@ const startSaga = async (o: { playbook?: string; consumer: string; provider?: Pr
 const serversOf = (nodeId: string) => sim.admin.snapshot().servers.filter((s) => Object.values(s.labels).includes(nodeId));
 const failurePolicy = { maxAttempts: 3, backoffMs: [300, 600, 900] };
 
+let deps: Awaited<ReturnType<typeof sagaTestDeps>>;
 beforeAll(async () => {
+  deps = await sagaTestDeps();
   store = await EventStore.open(nats.server.url, { streamName: 'EVT', subjectPrefix: 'pl', duplicateWindowMs: 600_000, logger });
   repo = new NodeRepository(store);
   sim = await startSimulator(0);
@@ -59,6 +64,7 @@ afterAll(async () => {
   await sshd.close();
   await sim.close();
   await store.close();
+  await deps.cleanup();
 });
 
 describe('node_provision saga, end to end over JetStream, the simulator and ansible-playbook', () => {

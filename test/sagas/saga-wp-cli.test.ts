@@ -13,6 +13,7 @@ import type { HetznerSimulator } from '../../src/simulators/hetzner/start-simula
 import { generateOpenSshEd25519 } from '../../src/ssh-keys/openssh-key.ts';
 import { wpCliPharPort } from '../../src/wp-cli/wp-cli-phar.ts';
 import { useNatsServer } from '../support/nats.ts';
+import { sagaTestDeps } from './saga-deps.ts';
 import { captureLogger } from '../support/silent-logger.ts';
 import { eventTypes, fakeSshd, requestProvision, startSimulator, waitTerminal } from '../support/saga-harness.ts';
 
@@ -34,6 +35,8 @@ const runSaga = async (consumer: string, pharPath: string, nodeId: string) => {
     provider: createHetznerProvider({ endpoint: sim.url, token: sim.token, timeoutMs: 2000, logger }),
     runner: new AnsiblePlaybookRunner({ logger }),
     keyPair: generateOpenSshEd25519('pressluft-test'),
+    hostKeys: deps.hostKeys,
+    playbookBundle: deps.playbookBundle,
     logger,
     playbook: 'test/fixtures/saga/provision-needs-wp-cli.yml',
     targetConnection: 'local',
@@ -55,7 +58,9 @@ const runSaga = async (consumer: string, pharPath: string, nodeId: string) => {
   }
 };
 
+let deps: Awaited<ReturnType<typeof sagaTestDeps>>;
 beforeAll(async () => {
+  deps = await sagaTestDeps();
   dir = await mkdtemp(join(tmpdir(), 'pressluft-saga-wpcli-'));
   store = await EventStore.open(nats.server.url, { streamName: 'WPCLI', subjectPrefix: 'pw', duplicateWindowMs: 120_000, logger });
   repo = new NodeRepository(store);
@@ -75,6 +80,7 @@ afterAll(async () => {
   await sim.close();
   await store.close();
   await rm(dir, { recursive: true, force: true });
+  await deps.cleanup();
 });
 
 describe('the saga and the WP-CLI phar', () => {

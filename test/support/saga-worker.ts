@@ -11,6 +11,8 @@ import { createLogger } from '../../src/logging/logger.ts';
 import { createHetznerProvider } from '../../src/providers/hetzner/hetzner-provider.ts';
 import { ProvisionSaga } from '../../src/sagas/provision-saga.ts';
 import { loadOrCreateSshKeyPair } from '../../src/ssh-keys/key-pair-store.ts';
+import { openHostKeyStore } from '../../src/ssh-keys/host-key-store.ts';
+import { playbookBundle } from '../../src/ansible/playbook-bundle.ts';
 import { noopRunner } from './noop-runner.ts';
 
 const env = z
@@ -24,6 +26,7 @@ const env = z
     CRASH_PLAN: z.string().default('[]'),
   })
   .parse(process.env);
+const POOL_SECRET_KEY = '5'.repeat(64);
 const plan = z.array(z.object({ nodeId: z.string(), boundary: z.string(), step: z.string() })).parse(JSON.parse(env.CRASH_PLAN));
 
 
@@ -35,6 +38,9 @@ const saga = new ProvisionSaga({
   provider: createHetznerProvider({ endpoint: env.SIM_URL, token: env.SIM_TOKEN, timeoutMs: 3000, logger }),
   runner: env.RUNNER === 'noop' ? noopRunner : new AnsiblePlaybookRunner({ logger, killGraceMs: 500 }),
   keyPair: await loadOrCreateSshKeyPair({ dataDir: env.DATA_DIR }),
+  // Every worker of a pool shares one secret, as a deployment must: a create retried by another worker sends the same host key.
+  hostKeys: await openHostKeyStore({ dataDir: env.DATA_DIR, encryptionKey: POOL_SECRET_KEY }),
+  playbookBundle: await playbookBundle('ansible'),
   logger,
   playbook: 'test/fixtures/saga/provision-ok.yml',
   targetConnection: 'local',

@@ -2,11 +2,12 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApiDeps } from '../api-deps.ts';
 import { notFound } from '../api-error.ts';
-import { createNode, reprovisionNode } from '../../commands/provision-service.ts';
+import { createNode, reprovisionNode, trustHostKey } from '../../commands/provision-service.ts';
 import {
   consistencyQuery,
   createNodeBody,
   historyQuery,
+  hostKeyTrusted,
   idempotencyKeyHeader,
   jobAccepted,
   listNodesQuery,
@@ -16,7 +17,9 @@ import {
   nodeParams,
   nodeStateAt,
   nodeView,
+  reprovisionBody,
   stateQuery,
+  trustHostKeyBody,
 } from '../api-schemas.ts';
 import { toHistoryEntry } from '../history-entry.ts';
 import { awaitPosition } from '../read-your-writes.ts';
@@ -39,15 +42,47 @@ export const nodeRoutes =
         },
       },
       async (req, reply) => {
-        const created = await createNode(deps.repo, req.body, { idempotencyKey: req.headers['idempotency-key'], policy: deps.policy, now: o.now() });
+        const { expectPlaybook, ...body } = req.body;
+        const created = await createNode(deps.repo, body, {
+          idempotencyKey: req.headers['idempotency-key'],
+          policy: deps.policy,
+          now: o.now(),
+          expectPlaybook,
+          playbookDigest: deps.playbookBundle.digest,
+        });
         return reply.code(202).send(created);
       },
     );
 
     app.post(
       '/v1/nodes/:nodeId/provision',
-      { schema: { tags, summary: 'Re-provision an existing node', params: nodeParams, response: { 202: jobAccepted, ...errorResponses(404, 409) } } },
-      async (req, reply) => reply.code(202).send(await reprovisionNode(deps.repo, req.params.nodeId, { policy: deps.policy, now: o.now() })),
+      {
+        schema: {
+          tags,
+          summary: 'Re-provision an existing node; with expectPlaybook, only if the control plane runs that playbook bundle',
+          params: nodeParams,
+          body: reprovisionBody,
+          response: { 202: jobAccepted, ...errorResponses(404, 409, 413, 415) },
+        },
+      },
+      async (req, reply) => {
+        const expectPlaybook = req.body?.expectPlaybook;
+        return reply.code(202).send(await reprovisionNode(deps.repo, req.params.nodeId, { policy: deps.policy, now: o.now(), expectPlaybook, playbookDigest: deps.playbookBundle.digest }));
+      },
+    );
+
+    app.post(
+      '/v1/nodes/:nodeId/trust-host-key',
+      {
+        schema: {
+          tags,
+          summary: 'Trust the host key a failed run saw (ANSIBLE_HOST_KEY_MISMATCH); the next run expects it (200: recorded, nothing runs)',
+          params: nodeParams,
+          body: trustHostKeyBody,
+          response: { 200: hostKeyTrusted, ...errorResponses(404, 409, 413, 415) },
+        },
+      },
+      async (req) => trustHostKey(deps.repo, req.params.nodeId, { fingerprint: req.body.fingerprint, now: o.now() }),
     );
 
     app.get(

@@ -2,7 +2,8 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApiDeps } from '../api-deps.ts';
 import { ApiError } from '../api-error.ts';
-import { errorBody, healthBody, readyBody } from '../api-schemas.ts';
+import { errorBody, healthBody, readyBody, versionBody } from '../api-schemas.ts';
+import { errorResponses } from './error-responses.ts';
 
 const tags = ['ops'];
 const NATS_PING_TIMEOUT_MS = 2000;
@@ -14,7 +15,7 @@ const deadParts = (deps: ApiDeps): Array<{ part: 'nats' | 'projector' | 'saga'; 
   ...(deps.saga && !deps.saga.alive ? [{ part: 'saga' as const, reason: 'the saga consumer loop has stopped' }] : []),
 ];
 
-/** Public routes: liveness, readiness and Prometheus metrics. They reveal no node data. */
+/** Liveness, readiness and Prometheus metrics (public: they reveal no node data), and the version (behind the token). */
 export const opsRoutes =
   (deps: ApiDeps, o: { maxReadyLag: number }): FastifyPluginAsyncZod =>
   async (app) => {
@@ -46,6 +47,12 @@ export const opsRoutes =
         const status = brokenNodes > 0 || retrying ? ('degraded' as const) : ('ready' as const);
         return { status, checks: { nats: 'ok' as const, projector: { checkpoint: deps.projector.checkpoint, lag, brokenNodes, retrying: retrying?.code ?? null } } };
       },
+    );
+
+    app.get(
+      '/v1/version',
+      { schema: { tags, summary: 'The control plane\'s product version and playbook bundle digest (what expectPlaybook must be)', response: { 200: versionBody, ...errorResponses() } } },
+      async () => ({ version: deps.playbookBundle.version, playbookDigest: deps.playbookBundle.digest }),
     );
 
     app.get(

@@ -3,10 +3,12 @@ import type { JobView } from '../../projections/read-model-queries.ts';
 import { connectApi } from '../api-client.ts';
 import { usageError } from '../cli-error.ts';
 import { parseCommandArgs } from '../cli-options.ts';
-import { createOutput, table, type Streams } from '../output.ts';
+import { jobSummary } from '../job-summary.ts';
+import { createOutput, type Streams } from '../output.ts';
 import { followJob } from './follow-job.ts';
 
-export const JOB_USAGE = `usage: pressluft job get JOB_ID [--min-position P]
+export const JOB_USAGE = `usage: pressluft job get JOB_ID [--min-position P]     status, step, the error in one line, what ran
+       pressluft job log JOB_ID                            the redacted tail of the last Ansible run's output
        pressluft job watch JOB_ID
        pressluft job cancel JOB_ID [--reason TEXT]
 common: [--url URL] [--token-file FILE | --token-stdin] [--json]`;
@@ -20,7 +22,17 @@ export const runJobCommand = async (argv: readonly string[], streams: Streams, e
       const { global, values: v } = parseCommandArgs(rest, { 'min-position': { type: 'string' } }, z.object({ _: oneId, 'min-position': z.coerce.number().int().min(0).optional() }), JOB_USAGE);
       const mp = v['min-position'] === undefined ? '' : `?minPosition=${v['min-position']}`;
       const job = await (await connectApi(global, env)).get<JobView>(`/v1/jobs/${encodeURIComponent(v._[0])}${mp}`);
-      createOutput(streams, global.json).result(job, () => table(Object.entries(job).map(([k, val]) => [`${k}:`, val === null ? '-' : String(val)])));
+      createOutput(streams, global.json).result(job, () => jobSummary(job));
+      return 0;
+    }
+    case 'log': {
+      const { global, values: v } = parseCommandArgs(rest, {}, z.object({ _: oneId }), JOB_USAGE);
+      const job = await (await connectApi(global, env)).get<JobView>(`/v1/jobs/${encodeURIComponent(v._[0])}`);
+      const out = createOutput(streams, global.json);
+      if (out.json) out.result({ jobId: job.id, outputTail: job.outputTail }, () => '');
+      // The tail as the runner stored it (redacted), byte for byte: it is meant for grep and less.
+      else if (job.outputTail) streams.stdout.write(job.outputTail.endsWith('\n') ? job.outputTail : `${job.outputTail}\n`);
+      else out.error(`job ${job.id} has no Ansible output recorded`);
       return 0;
     }
     case 'watch': {

@@ -2,15 +2,26 @@ import type { ProviderServer } from '../provider-port.ts';
 import type { CreateServerResponse, HetznerAction } from './hetzner-schemas.ts';
 import { toProviderServer } from './server-lifecycle.ts';
 
-/** Enough for every node in flight at once; an evicted entry only costs one GET /servers/{id}. */
-const MAX_ENTRIES = 2_000;
+/**
+ * Bounded by memory, not by count: 12 MB holds about 16,000 typical entries (~750 bytes each), so
+ * every node of a 10,000-node fleet in flight at once fits. An evicted entry only costs one GET /servers/{id}.
+ */
+export const CREATED_SERVERS_BUDGET_BYTES = 12 * 1024 * 1024;
+/** Map slots, the entry object, its Set and arrays: roughly what V8 spends besides the strings. */
+const ENTRY_OVERHEAD_BYTES = 300;
+const BYTES_PER_ACTION = 80;
 
 interface Entry {
   server: ProviderServer;
   actionIds: number[];
   /** Actions not yet seen succeed. */
   pending: Set<number>;
+  bytes: number;
 }
+
+/** An estimate of an entry's heap footprint: V8 keeps ASCII strings at a byte a character, plus fixed overheads. */
+const estimateBytes = (server: ProviderServer, actionCount: number): number =>
+  ENTRY_OVERHEAD_BYTES + actionCount * BYTES_PER_ACTION + JSON.stringify(server).length;
 
 /**
  * Server details taken from answers we already have: the create answer holds the id, name, labels and
@@ -21,13 +32,26 @@ interface Entry {
 export class CreatedServers {
   #byServer = new Map<string, Entry>();
   #serverOfAction = new Map<number, string>();
+  #bytes = 0;
+
+  constructor(private readonly budgetBytes = CREATED_SERVERS_BUDGET_BYTES) {}
+
+  /** Entries held and their estimated bytes. */
+  get held(): { entries: number; bytes: number } {
+    return { entries: this.#byServer.size, bytes: this.#bytes };
+  }
 
   remember(res: CreateServerResponse): void {
     const serverId = String(res.server.id);
+    this.forget(serverId);
     const actions = [res.action, ...res.next_actions];
-    this.#byServer.set(serverId, { server: toProviderServer(res.server), actionIds: actions.map((a) => a.id), pending: new Set(actions.map((a) => a.id)) });
+    const server = toProviderServer(res.server);
+    const bytes = estimateBytes(server, actions.length);
+    this.#byServer.set(serverId, { server, actionIds: actions.map((a) => a.id), pending: new Set(actions.map((a) => a.id)), bytes });
+    this.#bytes += bytes;
     for (const a of actions) this.#serverOfAction.set(a.id, serverId);
-    if (this.#byServer.size > MAX_ENTRIES) this.forget(this.#byServer.keys().next().value!);
+    // Oldest first: the nodes longest in flight are the likeliest to have been read already.
+    while (this.#bytes > this.budgetBytes && this.#byServer.size > 0) this.forget(this.#byServer.keys().next().value!);
   }
 
   observe(actions: readonly HetznerAction[]): void {
@@ -50,7 +74,10 @@ export class CreatedServers {
   }
 
   forget(serverId: string): void {
-    for (const id of this.#byServer.get(serverId)?.actionIds ?? []) this.#serverOfAction.delete(id);
+    const e = this.#byServer.get(serverId);
+    if (!e) return;
+    for (const id of e.actionIds) this.#serverOfAction.delete(id);
     this.#byServer.delete(serverId);
+    this.#bytes -= e.bytes;
   }
 }

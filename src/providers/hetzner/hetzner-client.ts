@@ -171,6 +171,9 @@ export class HetznerClient {
     let headers: Headers;
     let settled = false;
     let text: string;
+    // Not AbortSignal.timeout: its timer would outlive every request by the whole timeout.
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(), this.#timeoutMs);
     try {
       const res = await fetch(url, {
         method,
@@ -180,7 +183,7 @@ export class HetznerClient {
           ...(opts.body === undefined ? {} : { 'content-type': 'application/json' }),
         },
         body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-        signal: AbortSignal.timeout(this.#timeoutMs),
+        signal: timeout.signal,
       });
       status = res.status;
       headers = res.headers;
@@ -190,13 +193,15 @@ export class HetznerClient {
     } catch (e) {
       if (!settled) this.budget.settle(null, false);
       // No answer: a mutation may or may not have happened.
-      const timedOut = e instanceof Error && e.name === 'TimeoutError';
+      const timedOut = timeout.signal.aborted;
       const reason = timedOut ? `timed out after ${this.#timeoutMs} ms` : `network error: ${describeCause(e)}`;
       const err = new HetznerApiError('PROVIDER_UNAVAILABLE', `Hetzner ${method} ${path}: ${reason}`, true, {
         ...base, apiMessage: reason, uncertain: method !== 'GET',
       });
       this.#logger.warn({ method, path, code: err.code, uncertain: err.uncertain, ms: Date.now() - started }, 'hetzner request failed without response');
       throw err;
+    } finally {
+      clearTimeout(timer);
     }
 
     const info: HetznerErrorInfo = {

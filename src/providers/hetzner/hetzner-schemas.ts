@@ -101,6 +101,7 @@ export const createServerRequestSchema = z.object({
   location: z.string().min(1).optional(),
   ssh_keys: z.array(z.union([id, z.string().min(1)])).optional(),
   labels: labels.optional(),
+  // Hetzner's limit is 32 KiB; the simulator checks the byte length itself, as Hetzner answers 422 invalid_input.
   user_data: z.string().optional(),
   start_after_create: z.boolean().optional(),
 });

@@ -1,5 +1,6 @@
 import type { Logger } from '../../logging/logger.ts';
 import { ProviderError, type ActionState, type CreatedServer, type ProviderServer, type ServerSpec } from '../provider-port.ts';
+import { USER_DATA_MAX_BYTES } from '../cloud-init-host-keys.ts';
 import type { HetznerClient } from './hetzner-client.ts';
 import { isHetznerApiError } from './hetzner-error.ts';
 import type { CreateServerResponse, HetznerAction, HetznerServer } from './hetzner-schemas.ts';
@@ -95,6 +96,9 @@ export const createServer = async (deps: ServerDeps, spec: ServerSpec): Promise<
   const bad = invalidLabel(labels);
   if (bad) throw invalid(`invalid ${bad}`);
   const sshKeyId = numericId(spec.sshKeyId, 'SSH key id');
+  if (spec.userData !== undefined && Buffer.byteLength(spec.userData, 'utf8') > USER_DATA_MAX_BYTES) {
+    throw invalid(`user_data exceeds Hetzner's limit of ${USER_DATA_MAX_BYTES} bytes`);
+  }
 
   // Only when no earlier attempt can have created the server may the lookups be skipped.
   if (!spec.knownAbsent) {
@@ -112,6 +116,7 @@ export const createServer = async (deps: ServerDeps, spec: ServerSpec): Promise<
       // Only our key: Hetzner then sets no root password (root_password is null).
       ssh_keys: [sshKeyId],
       labels,
+      ...(spec.userData !== undefined ? { user_data: spec.userData } : {}),
       start_after_create: true,
     });
     deps.logger.info({ serverId: res.server.id, name: spec.name, actionId: res.action.id }, 'created server');

@@ -12,7 +12,12 @@ export interface SimulatorAdmin {
   setActionDuration(ms: number | null): void;
   /** The next `count` actions created end in `error` with Hetzner's code (e.g. create_server's). */
   failNextActions(count: number, code?: string, message?: string): void;
-  /** Servers, SSH keys and counters, as Hetzner would render them now. */
+  /** Every running action finishes now: a test holds a create with setActionDuration(null), then lets it go. Returns how many. */
+  finishActions(): number;
+  /**
+   * Servers, SSH keys and counters, as Hetzner would render them now; each server also carries the
+   * user_data it was created with (a private host key: the admin API is loopback and test only).
+   */
   snapshot(): SimulatorSnapshot;
   /** A new rate-limit bucket, full (e.g. 20 requests refilling 1 per second). */
   setRateLimit(config: RateLimitConfig): void;
@@ -34,6 +39,7 @@ export const createSimulatorAdmin = (state: SimulatorState, limiter: RateLimiter
     },
     failNextActions: (count, code = 'unknown_error', message = 'action failed (injected by the simulator)') =>
       state.failNextActions(count, code, message),
+    finishActions: () => state.finishActions(),
     snapshot: () => state.snapshot(),
     setRateLimit: (config) => limiter.configure(rateLimitConfigSchema.parse(config), now()),
     refuseEveryNth: (n) => limiter.refuseEveryNth(refuseEveryNthSchema.parse(n)),
@@ -73,6 +79,7 @@ export const registerAdminRoutes = (app: FastifyInstance, admin: SimulatorAdmin)
     if (r.data.failNext) admin.failNextActions(r.data.failNext.count, r.data.failNext.code, r.data.failNext.message);
     return reply.code(204).send();
   });
+  app.post('/__admin/actions/finish', async () => ({ finished: admin.finishActions() }));
   app.post('/__admin/rate-limit', async (req, reply) => {
     const r = rateLimitBody.safeParse(req.body);
     if (!r.success) return reply.code(400).send(badRequest(r.error.issues));

@@ -8,6 +8,7 @@ import type {
   HetznerSshKey,
 } from '../../providers/hetzner/hetzner-schemas.ts';
 import { invalidLabel, isValidHostname } from '../../providers/hetzner/labels.ts';
+import { USER_DATA_MAX_BYTES } from '../../providers/cloud-init-host-keys.ts';
 import { matchesSelector, type SelectorTerm } from './label-selector.ts';
 import { FaultQueue, type Operation } from './faults.ts';
 
@@ -35,6 +36,8 @@ interface SimServer {
   created: number;
   actionIds: number[];
   startAfterCreate: boolean;
+  /** As sent in the create request; Hetzner never shows it again, only the admin snapshot does. */
+  userData: string | null;
 }
 
 export interface SimulatorCounters {
@@ -47,8 +50,11 @@ export interface SimulatorCounters {
   unauthorized: number;
 }
 
+/** A server as Hetzner renders it, plus the user_data it was created with (a test node boots from it). */
+export type SnapshotServer = HetznerServer & { userData: string | null };
+
 export interface SimulatorSnapshot {
-  servers: HetznerServer[];
+  servers: SnapshotServer[];
   sshKeys: HetznerSshKey[];
   counters: SimulatorCounters;
 }
@@ -102,7 +108,7 @@ export class SimulatorState {
 
   snapshot(): SimulatorSnapshot {
     return {
-      servers: [...this.#servers.values()].map((s) => this.serverView(s)),
+      servers: [...this.#servers.values()].map((s) => ({ ...this.serverView(s), userData: s.userData })),
       sshKeys: [...this.#keys.values()],
       counters: structuredClone(this.#counters),
     };
@@ -167,11 +173,16 @@ export class SimulatorState {
       const known = [...this.#keys.values()].some((k) => k.id === ref || k.name === ref);
       if (!known) throw invalidInput(`ssh key ${ref} not found`, ['ssh_keys']);
     }
+    // Hetzner: "Cloud-Init user data to use during Server creation. This field is limited to 32KiB."
+    if (req.user_data !== undefined && Buffer.byteLength(req.user_data, 'utf8') > USER_DATA_MAX_BYTES) {
+      throw invalidInput(`user_data is limited to ${USER_DATA_MAX_BYTES} bytes`, ['user_data']);
+    }
     if ([...this.#servers.values()].some((s) => s.name === req.name)) throw uniqueness('name');
 
     const now = this.options.now();
     const server: SimServer = {
       id: this.#nextId++, name: req.name, labels, created: now, actionIds: [], startAfterCreate: req.start_after_create !== false,
+      userData: req.user_data ?? null,
     };
     this.#servers.set(server.id, server);
     const create = this.#newAction('create_server', server.id, now);
@@ -199,6 +210,18 @@ export class SimulatorState {
   }
 
   // --- Actions -------------------------------------------------------------
+
+  /** Every action still running ends now (successfully, or with its injected error); returns how many. */
+  finishActions(): number {
+    const now = this.options.now();
+    let finished = 0;
+    for (const a of this.#actions.values()) {
+      if (this.actionView(a).status !== 'running') continue;
+      a.durationMs = Math.max(0, now - a.startedAt);
+      finished += 1;
+    }
+    return finished;
+  }
 
   getAction(id: number): HetznerAction {
     const action = this.#actions.get(id);
