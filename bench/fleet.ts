@@ -65,6 +65,8 @@ const buildServe = (): string => {
   cpSync(join(SRC_ROOT, 'src', 'console', 'assets'), join(out, 'dist', 'console', 'assets'), { recursive: true });
   for (const dir of ['ansible', 'scripts']) symlinkSync(join(SRC_ROOT, dir), join(out, dir));
   symlinkSync(join(ROOT, 'node_modules'), join(out, 'node_modules'));
+  // The playbook bundle records the product version from package.json next to ansible/.
+  symlinkSync(join(SRC_ROOT, 'package.json'), join(out, 'package.json'));
   return join(out, 'dist', 'cli', 'main.js');
 };
 

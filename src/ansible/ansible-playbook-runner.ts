@@ -1,5 +1,7 @@
+import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { AppError } from '../errors/app-error.ts';
 import { redact, type Logger } from '../logging/logger.ts';
 import { ANSIBLE_ERRORS, classifyRun } from './ansible-errors.ts';
 import { ansibleEnv, secretsFromEnv } from './ansible-env.ts';
@@ -77,6 +79,10 @@ export class AnsiblePlaybookRunner implements AnsibleRunner {
   private swept: Promise<unknown> | null = null;
 
   constructor(private readonly o: AnsiblePlaybookRunnerOptions) {
+    // ssh options reach ansible-playbook as one --ssh-extra-args string that Ansible splits on
+    // whitespace: a run dir (known_hosts, agent key) under a path with a space would break every run.
+    const tmpRoot = o.tmpRoot ?? tmpdir();
+    if (/\s/.test(tmpRoot)) throw new AppError('CONFIG_INVALID', `TMPDIR must not contain whitespace (the Ansible runs' ssh options are split on it): ${JSON.stringify(tmpRoot)}`, false);
     this.root = o.projectRoot ?? DEFAULT_ROOT;
     this.bin = o.ansiblePlaybook ?? 'ansible-playbook';
     this.graceMs = o.killGraceMs ?? 5_000;

@@ -153,6 +153,8 @@ export const startControlPlane = async (config: Config, o: ControlPlaneOverrides
         maxDeliver: config.saga.maxDeliver,
         concurrency: config.saga.concurrency,
         poll: o.poll,
+        // An api+saga process reports a dead loop on /healthz; a worker has no HTTP port, so it exits (code 70, like a dead nats-server).
+        onLoopEnded: config.role === 'worker' ? () => died(new AppError('SAGA_LOOP_ENDED', 'the saga consumer loop ended unexpectedly', true)) : undefined,
       });
     }
 

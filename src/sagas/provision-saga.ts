@@ -41,6 +41,8 @@ export interface ProvisionSagaOptions {
   maxDeliver?: number;
   concurrency?: number;
   poll?: PollSchedule;
+  /** The consume loop ended without stop(): a process with no /healthz (a worker) must exit so its supervisor restarts it. */
+  onLoopEnded?: () => void;
   /** `local` runs plays on the control plane itself; only tests use it. Default `ssh`. */
   targetConnection?: 'ssh' | 'local';
   /** How often a worker running Ansible checks its node's stream for a cancel. */
@@ -103,6 +105,7 @@ export class ProvisionSaga {
       concurrency: o.concurrency ?? 32,
       logger,
       retryDelayMs: (count) => pollDelayMs(count, poll),
+      onLoopEnded: o.onLoopEnded,
     });
     this.exhausted = new MaxDeliveriesWatch({
       store: o.store,

@@ -21,6 +21,8 @@ export interface SagaConsumerOptions {
   logger: Logger;
   /** The nak delay after an unexpected error, by delivery count: max_deliver then turns a poison message into a visible failure. */
   retryDelayMs: (deliveryCount: number) => number;
+  /** Called when the loop ended without stop(). */
+  onLoopEnded?: () => void;
 }
 
 /**
@@ -63,7 +65,10 @@ export class SagaConsumer {
         this.o.logger.error({ err: e }, 'saga consumer loop failed');
       } finally {
         this.running = false;
-        if (!this.stopping) this.o.logger.error({ consumer: name }, 'saga consumer loop ended unexpectedly: this worker no longer acts on events');
+        if (!this.stopping) {
+          this.o.logger.error({ consumer: name }, 'saga consumer loop ended unexpectedly: this worker no longer acts on events');
+          this.o.onLoopEnded?.();
+        }
       }
     })();
   }

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { classifyRun } from '../../src/ansible/ansible-errors.ts';
+import { AnsiblePlaybookRunner } from '../../src/ansible/ansible-playbook-runner.ts';
+import { createLogger } from '../../src/logging/logger.ts';
 import { ansibleEnv, secretsFromEnv } from '../../src/ansible/ansible-env.ts';
 import { MAX_ERROR_MESSAGE, summarizeFailure, type FailureFacts } from '../../src/ansible/failure-summary.ts';
 import { OutputTail, secretVariants, TAIL_BYTES } from '../../src/ansible/output-tail.ts';
@@ -162,5 +164,12 @@ describe('parseProgressLine', () => {
     expect(parseProgressLine('{"event":"play","tasks":12}')).toEqual({ event: 'play', tasks: 12 });
     expect(parseProgressLine('{"event":"task","task":"t","host":"h","status":"weird","handler":false}')).toBeNull();
     expect(parseProgressLine('not json')).toBeNull();
+  });
+});
+
+describe('AnsiblePlaybookRunner', () => {
+  it('refuses a temp root with whitespace, which would split its ssh options', () => {
+    expect(() => new AnsiblePlaybookRunner({ logger: createLogger('silent'), tmpRoot: '/tmp/with space' })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+    expect(() => new AnsiblePlaybookRunner({ logger: createLogger('silent'), tmpRoot: '/tmp' })).not.toThrow();
   });
 });
