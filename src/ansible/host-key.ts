@@ -19,6 +19,9 @@ export const strictHostKeyArgs = (knownHostsFile: string): string[] => [
   `-o UserKnownHostsFile=${knownHostsFile}`,
   '-o GlobalKnownHostsFile=/dev/null',
   '-o HostKeyAlgorithms=ssh-ed25519',
+  // No ssh_config of this machine applies: a KnownHostsCommand or a Host block there could vouch for another key.
+  '-o KnownHostsCommand=none',
+  '-F /dev/null',
 ];
 
 /** Why ssh refused before any task could run, read from its own words in Ansible's unreachable result. */

@@ -2,6 +2,7 @@ import type { EventEnvelope } from '../events/envelope.ts';
 import type { StoredDecision } from '../events/event-codec.ts';
 import { evolve, initialNodeState, type NodeState } from '../events/node-state.ts';
 import type { EventStore } from '../eventstore/event-store.ts';
+import { StaleRead } from '../eventstore/event-store-errors.ts';
 
 export interface LoadedNode {
   state: NodeState;
@@ -46,6 +47,9 @@ export class NodeRepository {
     const base = this.cached(nodeId, version) ?? { state: initialNodeState(), version: 0 };
     if (base.version === version) return base;
     const decisions = await this.store.readStream(nodeId, { after: base.version, upTo: version });
+    // With replicas, a direct get may come from a follower a few messages behind: a short read is retried, not folded as the whole node.
+    const last = decisions.at(-1)?.position ?? base.version;
+    if (upTo === undefined && last !== version) throw new StaleRead(nodeId, version, last);
     const loaded = { state: foldDecisions(decisions, base.state), version };
     if (upTo === undefined) this.remember(nodeId, loaded);
     return loaded;

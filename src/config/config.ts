@@ -121,6 +121,11 @@ const envSchema = z.object({
     message: '3 needs a NATS cluster: set NATS_URL to its servers (the embedded nats-server is a single server)',
   })
   .superRefine(transportRules)
+  // Workers on a shared NATS derive each node's host key from this secret (ADR 0014): a worker with a key file of its own would send other keys.
+  .refine((e) => !(e.PRESSLUFT_ROLE === 'worker' && e.NATS_URL) || e.PRESSLUFT_SECRET_KEY, {
+    path: ['PRESSLUFT_SECRET_KEY'],
+    message: 'must be set for PRESSLUFT_ROLE=worker with NATS_URL: every worker needs the same secret to derive the nodes\' host keys',
+  })
   // One without the other would be ignored silently, and the pinned release installed instead.
   .refine((e) => (e.PRESSLUFT_WP_CLI_PHAR === undefined) === (e.PRESSLUFT_WP_CLI_SHA256 === undefined), {
     path: ['PRESSLUFT_WP_CLI_SHA256'],

@@ -215,7 +215,8 @@ export const evolve = (s: NodeState, e: NodeEvent, at: string): NodeState => {
         ipv6: e.data.ipv6,
       };
     case 'AnsibleStarted':
-      return updateJob(s, e.data.jobId, (j) => ({
+      // A key seen by an older run is no longer what the node presents: only the latest failed run's key may be trusted.
+      return updateJob({ ...s, presentedHostKey: null }, e.data.jobId, (j) => ({
         progress: { ...j.progress, ansibleStartedAt: at },
         serverChanged: true,
         playbookDigest: e.data.playbookDigest ?? null,
@@ -231,7 +232,7 @@ export const evolve = (s: NodeState, e: NodeEvent, at: string): NodeState => {
       const publicKey = mismatch?.presentedPublicKey;
       const fingerprint = mismatch?.presentedFingerprint;
       // Only a key the run saw whole can be trusted later (TrustHostKey).
-      return publicKey && fingerprint ? { ...next, presentedHostKey: { publicKey, fingerprint, jobId: e.data.jobId } } : next;
+      return { ...next, presentedHostKey: publicKey && fingerprint ? { publicKey, fingerprint, jobId: e.data.jobId } : null };
     }
     case 'RetryScheduled':
       return {

@@ -44,6 +44,16 @@ export class NatsVersionUnsupported extends AppError {
  * No JetStream answered an append in time (a cluster electing a stream leader, a server down).
  * Retryable: the append carries its msgID, so a retry of a write that was stored is a duplicate.
  */
+/**
+ * A read answered by a replica that is behind (direct gets may be served by any current-enough
+ * follower of a replicated stream): the read is retried, never folded as if it were the whole stream.
+ */
+export class StaleRead extends AppError {
+  constructor(streamId: string, expected: number, got: number) {
+    super('EVENTSTORE_UNAVAILABLE', `stream ${streamId} read up to position ${got}, but it is at ${expected} (a replica behind the leader): retry`, true, { streamId, expected, got });
+  }
+}
+
 export class EventStoreUnavailable extends AppError {
   constructor(streamId: string, cause: unknown) {
     super('EVENTSTORE_UNAVAILABLE', `the event store did not answer the append to ${streamId}: ${cause instanceof Error ? cause.message : String(cause)}`, true, { streamId });

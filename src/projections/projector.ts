@@ -183,6 +183,8 @@ export class Projector {
 
   /** Commits at once when the batch is full or the last commit is older than the linger; else soon after. */
   private receiveLive(raw: RawStoredMessage[]): void {
+    // A timed commit failed: nothing after it may commit (the checkpoint would pass the failed messages); the follow is ending.
+    if (this.lingerFailure !== null) return;
     for (const m of raw) this.pending.push(m);
     const lingerMs = this.opts.lingerMs ?? DEFAULT_LINGER_MS;
     const sinceCommit = performance.now() - this.lastCommitAt;

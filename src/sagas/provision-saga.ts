@@ -18,6 +18,8 @@ export type { Boundary, SagaMetrics } from './step-context.ts';
 
 /** How long stop() waits for steps in flight (an aborted Ansible run included) before it gives up on them. */
 const STOP_GRACE_MS = 10_000;
+/** A delivery read back from a replica behind it is tried again this soon. */
+const STALE_READ_RETRY_MS = 100;
 
 export interface ProvisionSagaOptions {
   store: EventStore;
@@ -146,6 +148,8 @@ export class ProvisionSaga {
       return { kind: 'ack' };
     }
     if (loaded.version > d.seq) return { kind: 'ack' };
+    // The read came from a replica behind this very message (replicated streams): acting on it would redo a recorded step.
+    if (loaded.version < d.seq) return { kind: 'nak', delayMs: STALE_READ_RETRY_MS };
     if (!claim()) {
       // A newer message (a cancel, say) for a node this process is running Ansible for: the run checks its lease now, not at the next tick.
       this.deps.leaseChecks.get(nodeId)?.();

@@ -38,6 +38,8 @@ describe('host keys at the runner', () => {
       '-o UserKnownHostsFile=/run/x/known_hosts',
       '-o GlobalKnownHostsFile=/dev/null',
       '-o HostKeyAlgorithms=ssh-ed25519',
+      '-o KnownHostsCommand=none',
+      '-F /dev/null',
     ]);
   });
 

@@ -129,6 +129,20 @@ describe('node decider: TrustHostKey', () => {
   it('refuses while a job is queued or running (JOB_ACTIVE)', () =>
     given([...mismatched, requested({ jobId: 'j2', reprovision: true })]).when({ type: 'TrustHostKey', nodeId, fingerprint: KEY_B.fingerprint }).thenThrows(JobActive, 'JOB_ACTIVE'));
 
+  it('refuses a key that only an older run saw: a later run started since (HOST_KEY_NOT_SEEN)', () => {
+    const j2 = { jobId: 'j2', attempt: 1 };
+    const later = [
+      ...mismatched,
+      requested({ jobId: 'j2', reprovision: true }),
+      event('JobStarted', j2),
+      event('AnsibleStarted', { ...j2, playbook: 'p.yml', hostKeyFingerprint: KEY_A.fingerprint }),
+      event('AnsibleFailed', { ...j2, errorCode: 'ANSIBLE_HOST_UNREACHABLE', retryable: false, exitCode: 4, recap, durationMs: 5, outputTail: '' }),
+      event('ProvisionFailed', { ...j2, errorCode: 'ANSIBLE_HOST_UNREACHABLE', errorMessage: 'unreachable', step: 'ansible' }),
+    ];
+    expect(fold(later).presentedHostKey).toBeNull();
+    return given(later).when({ type: 'TrustHostKey', nodeId, fingerprint: KEY_B.fingerprint }).thenThrows(HostKeyNotSeen, 'HOST_KEY_NOT_SEEN');
+  });
+
   it('refuses an unknown node', () => given([]).when({ type: 'TrustHostKey', nodeId, fingerprint: KEY_B.fingerprint }).thenThrows(NodeNotFound, 'NODE_NOT_FOUND'));
 
   it('a key injected into a new server replaces a trusted one and the presented one', () => {

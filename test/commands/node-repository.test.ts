@@ -83,3 +83,13 @@ describe('command handler: a create is tried on an empty stream', () => {
     expect(await store.lastPosition()).toBe(before);
   });
 });
+
+describe('node repository: reads from a replica behind the leader', () => {
+  it('refuses to fold a short read as the whole node (EVENTSTORE_UNAVAILABLE, retryable)', async () => {
+    const { nodeId } = await create(new NodeRepository(store));
+    const behind = Object.create(store) as EventStore;
+    // A follower that answers the version but not yet the message at it.
+    behind.readStream = async () => [];
+    await expect(new NodeRepository(behind).load(nodeId)).rejects.toMatchObject({ code: 'EVENTSTORE_UNAVAILABLE', retryable: true });
+  });
+});

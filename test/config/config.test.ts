@@ -63,3 +63,10 @@ describe('config', () => {
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^invalid configuration: ${name}:`));
   });
 });
+
+describe('workers on a shared NATS', () => {
+  it('refuses a worker without PRESSLUFT_SECRET_KEY, naming the variable', () => {
+    expect(() => loadConfig({ PRESSLUFT_ROLE: 'worker', NATS_URL: 'nats://127.0.0.1:4222', NATS_USER: 'u', NATS_PASSWORD: 'p' })).toThrow(/PRESSLUFT_SECRET_KEY/);
+    expect(() => loadConfig({ PRESSLUFT_ROLE: 'worker', NATS_URL: 'nats://127.0.0.1:4222', NATS_USER: 'u', NATS_PASSWORD: 'p', PRESSLUFT_SECRET_KEY: 'a'.repeat(64) })).not.toThrow();
+  });
+});
