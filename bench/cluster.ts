@@ -4,20 +4,38 @@
  * JetStream on the same topology in the same run:
  * - append: EventStore.append (msgID + expected sequence, one subject per node) against a bare
  *   sync `js.publish` with the same headers;
- * - replay: EventStore.followRaw from position 1 to the end against a bare ordered-consumer drain.
- * Orchestration (the saga) is not measured here: see "R1 vs R3" in docs/benchmarks.md.
+ * - replay: EventStore.followRaw from position 1 to the end against a bare ordered-consumer drain;
+ * - orchestration: `--provisions` requested at once through the real ProvisionSaga (one worker in
+ *   this process, `--concurrency`), ZERO-LATENCY Hetzner simulator, NO-OP Ansible runner, as in
+ *   bench/saga.ts; against the same number of provisions done as bare sync `js.publish` (msgID +
+ *   expected seq), as many per provision as the saga appended (stream growth / provisions),
+ *   sequential per node, `--concurrency` nodes at a time.
  */
+import { mkdtemp } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { jetstream } from '@nats-io/jetstream';
 import { connect, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { z } from 'zod';
+import { playbookBundle } from '../src/ansible/playbook-bundle.ts';
+import { handleCommand } from '../src/commands/command-handler.ts';
+import { NodeRepository } from '../src/commands/node-repository.ts';
 import { EventStore } from '../src/eventstore/event-store.ts';
+import { createHetznerProvider } from '../src/providers/hetzner/hetzner-provider.ts';
+import { ProvisionSaga } from '../src/sagas/provision-saga.ts';
+import { openHostKeyStore } from '../src/ssh-keys/host-key-store.ts';
+import { generateOpenSshEd25519 } from '../src/ssh-keys/openssh-key.ts';
+import { noopRunner } from '../test/support/noop-runner.ts';
 import { toEnvelopes } from '../src/events/envelope.ts';
 import { event } from '../src/events/node-events.ts';
 import { startNatsCluster } from '../test/support/nats-cluster.ts';
 import { ctx } from '../test/support/node-fixtures.ts';
-import { benchLogger, benchPolicy, benchSpec, fmt, intFlag, median, nowMs, onCleanup, parseFlags, runBench, startBenchNats, table, tempDir } from './bench-support.ts';
+import {
+  benchLogger, benchPolicy, benchSpec, fmt, intFlag, loadAverage, median, nowMs, onCleanup, parseFlags, runBench, startBenchNats, startSimulatorProcess, table, tempDir,
+} from './bench-support.ts';
 
-const flags = parseFlags(z.object({ events: intFlag(2000), nodes: intFlag(50), runs: intFlag(3) }));
+const flags = parseFlags(z.object({ events: intFlag(2000), nodes: intFlag(50), runs: intFlag(3), provisions: intFlag(200), concurrency: intFlag(32) }));
 const logger = benchLogger();
 
 const decision = (nodeId: string) =>
@@ -99,12 +117,132 @@ const measure = async (label: string, target: NodeConnectionOptions, replicas: n
   return [line('append (sync, msgID + expected seq)', rows.append, rows.appendBare), line('replay (followRaw vs ordered drain)', rows.replay, rows.replayBare)];
 };
 
-await runBench('pressluft event store on R1 and R3 (loopback)', async () => {
+/** Stands in for each node's sshd (the saga probes the port before Ansible); accepts and hangs up. As in bench/saga.ts, whose import would run that bench. */
+const fakeSshd = async (): Promise<number> => {
+  const server: Server = createServer((sock) => sock.end());
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  onCleanup(() => new Promise((r) => server.close(() => r())));
+  const addr = server.address();
+  return typeof addr === 'object' && addr ? addr.port : 0;
+};
+
+/** Resolves a node's promise when the saga appends its terminal event (wraps append on this instance only). */
+const watchTerminal = (store: EventStore) => {
+  const waiting = new Map<string, () => void>();
+  const failures: string[] = [];
+  const append = store.append.bind(store);
+  store.append = async (streamId, events, o) => {
+    const res = await append(streamId, events, o);
+    const end = events.find((e) => e.type === 'ProvisionSucceeded' || e.type === 'ProvisionFailed');
+    if (end) {
+      if (end.type === 'ProvisionFailed') failures.push(`${streamId}: ${end.data.errorCode} ${end.data.errorMessage}`);
+      waiting.get(streamId)?.();
+      waiting.delete(streamId);
+    }
+    return res;
+  };
+  return { failures, whenTerminal: (nodeId: string) => new Promise<void>((r) => waiting.set(nodeId, r)) };
+};
+
+
+/** `count` provisions requested at once; resolves when every job is terminal. */
+const provisionAll = async (repo: NodeRepository, terminal: ReturnType<typeof watchTerminal>, tag: string, count: number, sshPort: number): Promise<void> => {
+  const dones = await Promise.all(Array.from({ length: count }, async (_, i) => {
+    const nodeId = `${tag}_n${i}`;
+    const done = terminal.whenTerminal(nodeId);
+    await handleCommand(
+      repo,
+      nodeId,
+      { type: 'RequestProvision', nodeId, jobId: `${nodeId}-job`, spec: benchSpec(`${tag}-n${i}`, sshPort), policy: benchPolicy() },
+      { actor: 'api:bench', causationId: 'bench', now: new Date().toISOString(), messageId: `provision:${nodeId}` },
+    );
+    return done;
+  }));
+  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${tag}: not all terminal after 600 s`)), 600_000).unref());
+  await Promise.race([Promise.all(dones), timeout]);
+};
+
+/** The bare baseline: `provisions` nodes, `appends` sync publishes each in sequence, `concurrency` nodes at a time; provisions/s. */
+const orchestrateBare = async (target: NodeConnectionOptions, stream: string, prefix: string, run: string, appends: number): Promise<number> => {
+  const nc = await connect(target);
+  try {
+    const js = jetstream(nc);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      for (let i = next++; i < flags.provisions; i = next++) {
+        const node = `${run}-p${i}`;
+        let seq = 0;
+        for (let k = 0; k < appends; k++) {
+          const ack = await js.publish(`${prefix}.node.${node}`, JSON.stringify({ events: decision(node) }), { msgID: `${run}-${i}-${k}`, expect: { lastSubjectSequence: seq, streamName: stream } });
+          seq = ack.seq;
+        }
+      }
+    };
+    const t = nowMs();
+    await Promise.all(Array.from({ length: flags.concurrency }, worker));
+    return flags.provisions / ((nowMs() - t) / 1000);
+  } finally {
+    await nc.close();
+  }
+};
+
+/** Each topology gets its own simulator (a fresh account), as bench/saga.ts does: sharing one made a provision hang on R3. */
+const orchestrate = async (label: string, target: NodeConnectionOptions, replicas: number, sshPort: number): Promise<string[]> => {
+  const sim = await startSimulatorProcess({ actionDurationMs: 0 });
+  const open = (streamName: string, subjectPrefix: string) => EventStore.open(target, { streamName, subjectPrefix, duplicateWindowMs: 120_000, replicas, logger });
+  const store = await open(`BENCH_SAGA_${label}`, `s${label.toLowerCase()}`);
+  onCleanup(() => store.close());
+  const bare = await open(`BENCH_SAGA_BARE_${label}`, `o${label.toLowerCase()}`);
+  onCleanup(() => bare.close());
+  const terminal = watchTerminal(store);
+  const saga = new ProvisionSaga({
+    store,
+    provider: createHetznerProvider({ endpoint: sim.url, token: sim.token, timeoutMs: 10_000, logger }),
+    runner: noopRunner,
+    keyPair: generateOpenSshEd25519('pressluft-bench'),
+    hostKeys: await openHostKeyStore({ dataDir: await mkdtemp(join(tmpdir(), 'pressluft-bench-hostkeys-')), encryptionKey: '5'.repeat(64) }),
+    playbookBundle: await playbookBundle('ansible'),
+    logger,
+    playbook: 'bench-noop.yml',
+    consumerName: `bench-saga-${label.toLowerCase()}`,
+    concurrency: flags.concurrency,
+  });
+  await saga.start();
+  onCleanup(() => saga.stop());
+  const repo = new NodeRepository(store);
+  await provisionAll(repo, terminal, `${label.toLowerCase()}-warm`, 10, sshPort); // untimed: JIT, keep-alive, the consumer
+  const rows = { saga: [] as number[], bare: [] as number[], appends: [] as number[] };
+  for (let r = 0; r < flags.runs; r++) {
+    const before = await store.lastPosition();
+    const t = nowMs();
+    await provisionAll(repo, terminal, `${label.toLowerCase()}-r${r}`, flags.provisions, sshPort);
+    rows.saga.push(flags.provisions / ((nowMs() - t) / 1000));
+    rows.appends.push(((await store.lastPosition()) - before) / flags.provisions);
+    rows.bare.push(await orchestrateBare(target, bare.streamName, `o${label.toLowerCase()}`, `r${r}`, Math.round(rows.appends.at(-1)!)));
+  }
+  if (terminal.failures.length > 0) process.stderr.write(`${label}: ${terminal.failures.length} provisions failed, e.g. ${terminal.failures[0]}\n`);
+  const appends = median(rows.appends);
+  return [label, fmt(appends, 2), fmt(median(rows.saga), 1), fmt(median(rows.bare), 1), `${(median(rows.saga) / median(rows.bare)).toFixed(2)}×`, String(terminal.failures.length)];
+};
+
+await runBench('pressluft event store and saga on R1 and R3 (loopback)', async () => {
   const r1 = await startBenchNats();
-  const rows = await measure('R1', { servers: [r1.url] }, 1);
   const cluster = await startNatsCluster({ dir: await tempDir('cluster') });
   onCleanup(() => cluster.stop());
-  rows.push(...(await measure('R3', { servers: cluster.urls.split(',') }, 3)));
+  const targets: Array<[string, NodeConnectionOptions, number]> = [['R1', { servers: [r1.url] }, 1], ['R3', { servers: cluster.urls.split(',') }, 3]];
+  const rows: string[][] = [];
+  for (const [label, target, replicas] of targets) rows.push(...(await measure(label, target, replicas)));
   process.stdout.write(`events ${flags.events} over ${flags.nodes} nodes, median of ${flags.runs} runs\n\n`);
-  process.stdout.write(`${table(['topology', 'what', 'pressluft msgs/s', 'bare JetStream msgs/s', 'ratio'], rows)}\n`);
+  process.stdout.write(`${table(['topology', 'what', 'pressluft msgs/s', 'bare JetStream msgs/s', 'ratio'], rows)}\n\n`);
+
+  const sshPort = await fakeSshd();
+  const loadBefore = loadAverage();
+  const orchestration: string[][] = [];
+  for (const [label, target, replicas] of targets) orchestration.push(await orchestrate(label, target, replicas, sshPort));
+  process.stdout.write(
+    `orchestration: ${flags.provisions} provisions requested at once, saga concurrency ${flags.concurrency}, ZERO-LATENCY simulator, NO-OP Ansible runner, median of ${flags.runs} runs; ` +
+      `bare: as many sync publishes per provision as the saga appended (rounded), sequential per node, ${flags.concurrency} nodes at a time\n` +
+      `load average before: ${loadBefore}; after: ${loadAverage()}\n\n`,
+  );
+  process.stdout.write(`${table(['topology', 'appends/provision', 'saga provisions/s', 'bare JetStream provisions/s', 'ratio', 'failed'], orchestration)}\n`);
 });
