@@ -49,8 +49,6 @@ export const READ_BATCH = 4096;
 /** A node's stream is short; an SSE follower needs no big batches. */
 const FOLLOW_BATCH = 256;
 const ADVISORY_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
-/** About 10 s of the client's backoff: longer than a stream leader election on a loaded 3-node cluster. */
-const PUBLISH_ATTEMPTS = 8;
 /**
  * A pull request's life. When a cluster moves a consumer's leader, an open pull is lost with the
  * old leader and the client notices only when its heartbeats stop (two heartbeats, half the
@@ -110,13 +108,12 @@ export class EventStore {
       const ack = await this.js.publish(subject, encodeDecision(events), {
         msgID: o.messageId,
         expect: { lastSubjectSequence: o.expectedVersion, streamName: this.opts.streamName },
-        // While a cluster elects a new stream leader a publish finds no responder or times out. The
-        // client retries those (with backoff) only; the msgID makes a retry of a stored write a duplicate.
-        retries: PUBLISH_ATTEMPTS,
       });
       return { position: ack.seq, duplicate: ack.duplicate };
     } catch (e) {
-      // The client reports "no responders" as JetStreamNotEnabled.
+      // No in-client retries: with them a saga worker stalled nodes across a nats-server kill -9
+      // (saga-workers.test.ts). During an election the caller retries instead: the saga by redelivery,
+      // an API client on 503 with its idempotency key. The client reports "no responders" as JetStreamNotEnabled.
       if (e instanceof jserrors.JetStreamNotEnabled || e instanceof TimeoutError) throw new EventStoreUnavailable(streamId, e);
       if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamWrongLastSequence) {
         const m = /wrong last sequence: (\d+)/.exec(e.message);
