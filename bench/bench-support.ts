@@ -13,6 +13,13 @@ import { z } from 'zod';
 import type { JobPolicy, NodeSpec } from '../src/events/node-events.ts';
 import { freeLoopbackPort, startNatsServer, type NatsProcess } from '../src/eventstore/nats-process.ts';
 import { createLogger, type Logger } from '../src/logging/logger.ts';
+import { playbookBundle } from '../src/ansible/playbook-bundle.ts';
+import type { EventStore } from '../src/eventstore/event-store.ts';
+import { createHetznerProvider } from '../src/providers/hetzner/hetzner-provider.ts';
+import { ProvisionSaga, type ProvisionSagaOptions } from '../src/sagas/provision-saga.ts';
+import { openHostKeyStore } from '../src/ssh-keys/host-key-store.ts';
+import { generateOpenSshEd25519 } from '../src/ssh-keys/openssh-key.ts';
+import { noopRunner } from '../test/support/noop-runner.ts';
 
 /** `--name value` / `--name=value` flags, validated by a zod object whose keys are the flag names. */
 export const parseFlags = <S extends z.ZodObject>(schema: S, argv: readonly string[] = process.argv.slice(2)): z.infer<S> => {
@@ -129,6 +136,23 @@ export const tempDir = async (prefix: string): Promise<string> => {
   onCleanup(() => rm(dir, { recursive: true, force: true }));
   return dir;
 };
+
+/** A saga worker against a simulator process with the no-op Ansible runner: what the orchestration benches measure. */
+export const benchSaga = async (
+  store: EventStore,
+  sim: { url: string; token: string },
+  o: Pick<ProvisionSagaOptions, 'consumerName' | 'concurrency' | 'onBoundary'> & { logger: Logger },
+): Promise<ProvisionSaga> =>
+  new ProvisionSaga({
+    store,
+    provider: createHetznerProvider({ endpoint: sim.url, token: sim.token, timeoutMs: 10_000, logger: o.logger }),
+    runner: noopRunner,
+    keyPair: generateOpenSshEd25519('pressluft-bench'),
+    hostKeys: await openHostKeyStore({ dataDir: await tempDir('hostkeys'), encryptionKey: '5'.repeat(64) }),
+    playbookBundle: await playbookBundle('ansible'),
+    playbook: 'bench-noop.yml',
+    ...o,
+  });
 
 /**
  * The Hetzner simulator as its own process (through its CLI), as the real API is remote:

@@ -11,28 +11,20 @@
  *   expected seq), as many per provision as the saga appended (stream growth / provisions),
  *   sequential per node, `--concurrency` nodes at a time.
  */
-import { mkdtemp } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { jetstream } from '@nats-io/jetstream';
 import { connect, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { z } from 'zod';
-import { playbookBundle } from '../src/ansible/playbook-bundle.ts';
 import { handleCommand } from '../src/commands/command-handler.ts';
 import { NodeRepository } from '../src/commands/node-repository.ts';
 import { EventStore } from '../src/eventstore/event-store.ts';
-import { createHetznerProvider } from '../src/providers/hetzner/hetzner-provider.ts';
-import { ProvisionSaga } from '../src/sagas/provision-saga.ts';
-import { openHostKeyStore } from '../src/ssh-keys/host-key-store.ts';
-import { generateOpenSshEd25519 } from '../src/ssh-keys/openssh-key.ts';
-import { noopRunner } from '../test/support/noop-runner.ts';
 import { toEnvelopes } from '../src/events/envelope.ts';
 import { event } from '../src/events/node-events.ts';
 import { startNatsCluster } from '../test/support/nats-cluster.ts';
 import { ctx } from '../test/support/node-fixtures.ts';
 import {
   benchLogger, benchPolicy, benchSpec, fmt, intFlag, loadAverage, median, nowMs, onCleanup, parseFlags, runBench, startBenchNats, startSimulatorProcess, table, tempDir,
+  benchSaga,
 } from './bench-support.ts';
 
 const flags = parseFlags(z.object({ events: intFlag(2000), nodes: intFlag(50), runs: intFlag(3), provisions: intFlag(200), concurrency: intFlag(32) }));
@@ -195,18 +187,7 @@ const orchestrate = async (label: string, target: NodeConnectionOptions, replica
   const bare = await open(`BENCH_SAGA_BARE_${label}`, `o${label.toLowerCase()}`);
   onCleanup(() => bare.close());
   const terminal = watchTerminal(store);
-  const saga = new ProvisionSaga({
-    store,
-    provider: createHetznerProvider({ endpoint: sim.url, token: sim.token, timeoutMs: 10_000, logger }),
-    runner: noopRunner,
-    keyPair: generateOpenSshEd25519('pressluft-bench'),
-    hostKeys: await openHostKeyStore({ dataDir: await mkdtemp(join(tmpdir(), 'pressluft-bench-hostkeys-')), encryptionKey: '5'.repeat(64) }),
-    playbookBundle: await playbookBundle('ansible'),
-    logger,
-    playbook: 'bench-noop.yml',
-    consumerName: `bench-saga-${label.toLowerCase()}`,
-    concurrency: flags.concurrency,
-  });
+  const saga = await benchSaga(store, sim, { logger, consumerName: `bench-saga-${label.toLowerCase()}`, concurrency: flags.concurrency });
   await saga.start();
   onCleanup(() => saga.stop());
   const repo = new NodeRepository(store);

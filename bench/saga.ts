@@ -16,24 +16,16 @@
  *    handleCommand does first (one round trip), so it is an upper bound for those steps.
  * A poll repeated after a nak is not a dispatch and is counted separately.
  */
-import { mkdtemp } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { z } from 'zod';
 import { handleCommand } from '../src/commands/command-handler.ts';
 import { NodeRepository } from '../src/commands/node-repository.ts';
 import type { EventEnvelope } from '../src/events/envelope.ts';
 import { EventStore } from '../src/eventstore/event-store.ts';
-import { createHetznerProvider } from '../src/providers/hetzner/hetzner-provider.ts';
-import { ProvisionSaga } from '../src/sagas/provision-saga.ts';
-import { generateOpenSshEd25519 } from '../src/ssh-keys/openssh-key.ts';
-import { openHostKeyStore } from '../src/ssh-keys/host-key-store.ts';
-import { playbookBundle } from '../src/ansible/playbook-bundle.ts';
-import { noopRunner } from '../test/support/noop-runner.ts';
 import {
   benchLogger, benchPolicy, cpuMeter, natsPid, benchSpec, fmt, intFlag, loadAverage, median, nowMs, onCleanup, parseFlags, percentile, runBench,
   startBenchNats, startSimulatorProcess, table, verdict,
+  benchSaga,
 } from './bench-support.ts';
 
 const flags = parseFlags(
@@ -134,15 +126,8 @@ await runBench('Pressluft bench: saga orchestration (ZERO-LATENCY simulator, NO-
   onCleanup(() => store.close());
   const clock = new DispatchClock();
   clock.instrument(store);
-  const saga = new ProvisionSaga({
-    store,
-    provider: createHetznerProvider({ endpoint: sim.url, token: sim.token, timeoutMs: 10_000, logger }),
-    runner: noopRunner,
-    keyPair: generateOpenSshEd25519('pressluft-bench'),
-    hostKeys: await openHostKeyStore({ dataDir: await mkdtemp(join(tmpdir(), 'pressluft-bench-hostkeys-')), encryptionKey: '5'.repeat(64) }),
-    playbookBundle: await playbookBundle('ansible'),
+  const saga = await benchSaga(store, sim, {
     logger,
-    playbook: 'bench-noop.yml',
     consumerName: 'bench-saga',
     concurrency,
     onBoundary: (b, step, nodeId) => {
