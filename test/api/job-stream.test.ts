@@ -16,9 +16,12 @@ beforeAll(async () => {
 });
 afterAll(() => h.app.close());
 
+/** The stream URL waits for the read model to hold the job's creation: the projector runs apart from the append. */
+const streamUrl = (job: { jobId: string; position: number }) => `${base}/v1/jobs/${job.jobId}/stream?minPosition=${job.position}`;
+
 /** Opens the job's SSE stream over a real socket and hands out events one at a time. */
-const openStream = async (jobId: string, headers: Record<string, string> = {}) => {
-  const res = await fetch(`${base}/v1/jobs/${jobId}/stream`, { headers: { ...AUTH, ...headers } });
+const openStream = async (job: { jobId: string; position: number }, headers: Record<string, string> = {}) => {
+  const res = await fetch(streamUrl(job), { headers: { ...AUTH, ...headers } });
   expect(res.status).toBe(200);
   expect(res.headers.get('content-type')).toContain('text/event-stream');
   const events = readSse(res.body!);
@@ -36,7 +39,7 @@ const createNode = async (name: string) => (await h.call('POST', '/v1/nodes', no
 describe('GET /v1/jobs/:jobId/stream', () => {
   it('streams history, live events and Ansible progress, and ends at the terminal event', async () => {
     const { nodeId, jobId, position } = await createNode('streamed');
-    const stream = await openStream(jobId);
+    const stream = await openStream({ jobId, position });
 
     const first = await stream.next();
     expect(first).toMatchObject({ event: 'job-event', id: String(position) });
@@ -71,13 +74,13 @@ describe('GET /v1/jobs/:jobId/stream', () => {
     await handleCommand(h.repo, nodeId, { type: 'ConfirmCancel', jobId }, ctx({ actor: 'saga' }));
     await h.projector.waitFor(await h.store.lastPosition(), 5000);
 
-    const all = await openStream(jobId);
+    const all = await openStream({ jobId, position });
     const types: string[] = [];
     for (let e = await all.next(); e.event !== 'end'; e = await all.next()) types.push(JSON.parse(e.data).type);
     expect(types).toEqual(['ProvisionRequested', 'JobCancelRequested', 'JobCancelled']);
     expect(await all.ended()).toBe(true);
 
-    const resumed = await openStream(jobId, { 'last-event-id': String(position) });
+    const resumed = await openStream({ jobId, position }, { 'last-event-id': String(position) });
     expect(JSON.parse((await resumed.next()).data)).toMatchObject({ type: 'JobCancelRequested' });
   });
 
@@ -86,14 +89,14 @@ describe('GET /v1/jobs/:jobId/stream', () => {
     await handleCommand(h.repo, done.nodeId, { type: 'RequestCancel', jobId: done.jobId, reason: 'test' }, ctx());
     const cancelled = await handleCommand(h.repo, done.nodeId, { type: 'ConfirmCancel', jobId: done.jobId }, ctx({ actor: 'saga' }));
     await h.projector.waitFor(cancelled.position, 5000);
-    const finished = await openStream(done.jobId, { 'last-event-id': '999999' });
+    const finished = await openStream(done, { 'last-event-id': '999999' });
     const end = await finished.next();
     expect(end.event).toBe('end');
     expect(JSON.parse(end.data)).toEqual({ jobId: done.jobId, status: 'cancelled', position: cancelled.position });
     expect(await finished.ended()).toBe(true);
 
     const running = await createNode('clamped-running');
-    const resumed = await openStream(running.jobId, { 'last-event-id': '999999' });
+    const resumed = await openStream(running, { 'last-event-id': '999999' });
     const started = await handleCommand(h.repo, running.nodeId, { type: 'StartAttempt', jobId: running.jobId }, ctx({ actor: 'saga' }));
     const live = await resumed.next();
     expect(live.id).toBe(String(started.position));
@@ -105,22 +108,22 @@ describe('GET /v1/jobs/:jobId/stream', () => {
   });
 
   it(`answers 429 too_many_streams beyond ${JOB_STREAM_LIMITS.perKey} streams on one job, and frees the slot when a stream closes`, async () => {
-    const { jobId } = await createNode('crowded');
+    const crowded = await createNode('crowded');
     const open: AbortController[] = [];
     for (let i = 0; i < JOB_STREAM_LIMITS.perKey; i++) {
       const c = new AbortController();
-      const res = await fetch(`${base}/v1/jobs/${jobId}/stream`, { headers: AUTH, signal: c.signal });
+      const res = await fetch(streamUrl(crowded), { headers: AUTH, signal: c.signal });
       expect(res.status).toBe(200);
       open.push(c);
     }
-    const refused = await fetch(`${base}/v1/jobs/${jobId}/stream`, { headers: AUTH });
+    const refused = await fetch(streamUrl(crowded), { headers: AUTH });
     expect(refused.status).toBe(429);
     expect(await refused.json()).toMatchObject({ error: { code: 'too_many_streams', details: { scope: 'per_job', limit: JOB_STREAM_LIMITS.perKey } } });
     open.pop()!.abort();
     await expect
       .poll(async () => {
         const c = new AbortController();
-        const res = await fetch(`${base}/v1/jobs/${jobId}/stream`, { headers: AUTH, signal: c.signal });
+        const res = await fetch(streamUrl(crowded), { headers: AUTH, signal: c.signal });
         if (res.status === 200) open.push(c);
         return res.status;
       }, { timeout: 5000, interval: 100 })
@@ -144,8 +147,7 @@ describe('GET /v1/jobs/:jobId/stream', () => {
   });
 
   it('closes open streams when the server closes', async () => {
-    const { jobId } = await createNode('left-open');
-    const stream = await openStream(jobId);
+    const stream = await openStream(await createNode('left-open'));
     await stream.next();
     // Last test: without the preClose hook, close() would wait for this client forever.
     const closing = h.app.close();
