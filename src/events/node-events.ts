@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { sha256Fingerprint } from '../ssh-keys/fingerprint.ts';
 import { idSchema } from './ids.ts';
 
 /**
@@ -60,7 +61,18 @@ export type NodeSpec = z.infer<typeof nodeSpecSchema>;
 export const hostPublicKeySchema = z.string().max(200).regex(/^ssh-ed25519 [A-Za-z0-9+/]+={0,2}$/, 'must be "ssh-ed25519 <base64>" without a comment');
 /** As `ssh-keygen -l` prints it: SHA256 of the key blob, base64 without padding. */
 export const hostKeyFingerprintSchema = z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'must be "SHA256:" and 43 base64 characters, as ssh-keygen -l prints it');
-export const hostKeySchema = z.object({ publicKey: hostPublicKeySchema, fingerprint: hostKeyFingerprintSchema }).strict();
+const fingerprintOrNull = (publicKey: string): string | null => {
+  try {
+    return sha256Fingerprint(publicKey);
+  } catch {
+    return null;
+  }
+};
+/** The fingerprint must be the key's: the runner trusts the key, while people compare fingerprints. */
+export const hostKeySchema = z
+  .object({ publicKey: hostPublicKeySchema, fingerprint: hostKeyFingerprintSchema })
+  .strict()
+  .refine((k) => fingerprintOrNull(k.publicKey) === k.fingerprint, { message: 'must be the SHA256 fingerprint of publicKey', path: ['fingerprint'] });
 export type HostKey = z.infer<typeof hostKeySchema>;
 /** The key a run expected and the one the node presented (null when ssh did not show it). */
 export const hostKeyMismatchSchema = z
@@ -161,12 +173,13 @@ export const ProvisionSucceeded = ev('ProvisionSucceeded', { ...jobRef });
 export const JobCancelRequested = ev('JobCancelRequested', { jobId: idSchema, reason: z.string().max(500) });
 export const JobCancelled = ev('JobCancelled', { jobId: idSchema, attempt: z.number().int().min(0) });
 /** An operator trusts the key a failed run saw; `jobId` is that run's job (the event's correlation). */
-export const HostKeyTrusted = ev('HostKeyTrusted', {
-  nodeId: idSchema,
-  jobId: idSchema,
-  publicKey: hostPublicKeySchema,
-  fingerprint: hostKeyFingerprintSchema,
-  previousFingerprint: hostKeyFingerprintSchema.nullable(),
+export const HostKeyTrusted = z.object({
+  type: z.literal('HostKeyTrusted'),
+  version: z.literal(1),
+  data: z
+    .object({ nodeId: idSchema, jobId: idSchema, ...hostKeySchema.shape, previousFingerprint: hostKeyFingerprintSchema.nullable() })
+    .strict()
+    .refine((d) => fingerprintOrNull(d.publicKey) === d.fingerprint, { message: 'must be the SHA256 fingerprint of publicKey', path: ['fingerprint'] }),
 });
 
 export const nodeEventSchemas = [

@@ -1,12 +1,13 @@
 import { expect } from 'vitest';
 import { handleCommand } from '../../src/commands/command-handler.ts';
 import type { AnsibleOutcome, NodeCommand } from '../../src/commands/node-commands.ts';
+import { HOST_KEY_A, HOST_KEY_B } from '../support/host-keys.ts';
 import { ctx } from '../support/node-fixtures.ts';
 import { BUNDLE, nodeBody, type ApiHarness } from './api-harness.ts';
 
-/** Two real ed25519 host keys (ssh-keygen -l fingerprints): A is injected at create, B answers instead. */
-export const KEY_A = { publicKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMqpIFcZgho9kBPBcRERloIi0wn6UtiM8C8b7PvFL14p', fingerprint: 'SHA256:Qzsk1Tg0bDCH4An8x/VVN8tA7jshiMPG31ZkW3VzZGk' };
-export const KEY_B = { publicKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMZ1pTiXkUV/6ifoJUm2IYXOjl8MkCrX+S39LBRuQviR', fingerprint: 'SHA256:LAh7P/Y2lvwyCgx4wXBV5FLsv8Vs2ZpZswqzdfpBghE' };
+/** A is injected at create, B answers instead. */
+export const KEY_A = HOST_KEY_A;
+export const KEY_B = HOST_KEY_B;
 export const OUTPUT_TAIL = 'PLAY [all] ***\nfatal: [web-1]: UNREACHABLE! => host key verification failed\nWARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!';
 const recap = { ok: 0, changed: 0, failures: 0, unreachable: 1, skipped: 0, rescued: 0, ignored: 0 };
 

@@ -50,7 +50,9 @@ describe('event codec: host keys and what ran', () => {
   });
 
   it.each([
+    ['a host key whose fingerprint is not its own', { type: 'ServerCreateRequested', version: 1, data: { ...ref, serverName: 'x', labels: {}, hostKey: { ...KEY, fingerprint: 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' } } }],
     ['a host key with a second known_hosts line in it', { type: 'ServerCreateRequested', version: 1, data: { ...ref, serverName: 'x', labels: {}, hostKey: { ...KEY, publicKey: `${KEY.publicKey}\n[evil]:22 ssh-ed25519 AAAA` } } }],
+    ['a trusted key whose fingerprint is not its own', { type: 'HostKeyTrusted', version: 1, data: { nodeId: 'n1', jobId: 'j1', publicKey: KEY.publicKey, fingerprint: 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', previousFingerprint: null } }],
     ['an RSA host key', { type: 'HostKeyTrusted', version: 1, data: { nodeId: 'n1', jobId: 'j1', publicKey: 'ssh-rsa AAAAB3Nza', fingerprint: KEY.fingerprint, previousFingerprint: null } }],
     ['a digest that is not 64 hex', { type: 'AnsibleStarted', version: 1, data: { ...ref, playbook: 'p', playbookDigest: 'ABC' } }],
     ['an errorMessage over 300 characters', { type: 'AnsibleFailed', version: 1, data: { ...ref, errorCode: 'X', retryable: false, exitCode: 1, recap, durationMs: 1, outputTail: '', errorMessage: 'x'.repeat(301) } }],

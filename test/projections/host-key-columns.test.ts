@@ -8,6 +8,7 @@ import { EventStore } from '../../src/eventstore/event-store.ts';
 import { Projector } from '../../src/projections/projector.ts';
 import { ReadModelQueries } from '../../src/projections/read-model-queries.ts';
 import { cleanReplay } from '../support/clean-replay.ts';
+import { HOST_KEY_A, HOST_KEY_B } from '../support/host-keys.ts';
 import { useNatsServer } from '../support/nats.ts';
 import { captureLogger } from '../support/silent-logger.ts';
 import { ctx, policy, spec } from '../support/node-fixtures.ts';
@@ -18,8 +19,8 @@ let store: EventStore;
 let repo: NodeRepository;
 let dir: string;
 
-const created = { publicKey: `ssh-ed25519 ${'A'.repeat(68)}`, fingerprint: `SHA256:${'c'.repeat(43)}` };
-const presented = { publicKey: `ssh-ed25519 ${'B'.repeat(68)}`, fingerprint: `SHA256:${'p'.repeat(43)}` };
+const created = HOST_KEY_A;
+const presented = HOST_KEY_B;
 const digest = 'ab'.repeat(32);
 const recap = { ok: 0, changed: 0, failures: 0, unreachable: 1, skipped: 0, rescued: 0, ignored: 0 };
 const run = (cmd: Parameters<typeof handleCommand>[2]) => handleCommand(repo, 'node-hk', cmd, ctx());
