@@ -19,14 +19,14 @@ export interface MismatchFacts {
 }
 
 /**
- * The result of a run whose host key ssh refused: no task ran, and no retry can change that. It
- * carries what the node presented (host-key.ts: presentedHostKey), for an operator's re-trust.
+ * The result of a run whose host key ssh refused: no task ran (or, when the key changed mid-run, no
+ * further task), and no retry can change that. It carries what the node presented (host-key.ts: presentedHostKey), for an operator's re-trust.
  */
 export const hostKeyMismatchResult = async (log: Logger, f: MismatchFacts): Promise<RunResult> => {
   const hostKeyMismatch = await presentedHostKey(f.host, f.port, f.hostKey.fingerprint, f.sshSaid);
   const presented = hostKeyMismatch.presentedFingerprint ?? 'unknown';
   const errorMessage = oneLine(
-    `host key mismatch at ${f.host}:${f.port}: expected ${f.hostKey.fingerprint}, presented ${presented}; no task ran. Verify the key out of band, then trust-host-key`,
+    `host key mismatch at ${f.host}:${f.port}: expected ${f.hostKey.fingerprint}, presented ${presented}; ${f.recap.ok > 0 ? `the run stopped after ${f.recap.ok} task(s) had run` : 'no task ran'}. Verify the key out of band, then trust-host-key`,
     f.secrets,
   );
   log.error({ exitCode: f.exitCode, errorCode: 'ANSIBLE_HOST_KEY_MISMATCH', ...hostKeyMismatch, errorMessage }, 'the node presented a host key other than the recorded one');

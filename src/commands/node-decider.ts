@@ -1,4 +1,4 @@
-import { ERROR_MESSAGE_MAX, event, hostKeyMismatchSchema, type HostKeyMismatch, type NodeEvent } from '../events/node-events.ts';
+import { ERROR_MESSAGE_MAX, event, hostKeyMismatchSchema, type HostKeyMismatch, type NodeEvent, type Recap } from '../events/node-events.ts';
 import { activeJob, isActive, jobStep, type JobState, type NodeState } from '../events/node-state.ts';
 import { HostKeyNotSeen, JobActive, JobNotCancellable, JobNotFound, NodeExists, NodeNotFound, SshUserUnsupported, StaleStep, SUPPORTED_SSH_USER } from './domain-errors.ts';
 import type { NodeCommand, StepRef } from './node-commands.ts';
@@ -103,7 +103,7 @@ export const decide = (cmd: NodeCommand, s: NodeState): NodeEvent[] => {
       }
       const code = r.errorCode ?? 'ANSIBLE_UNKNOWN_EXIT';
       const mismatch = r.hostKeyMismatch ? validMismatch(r.hostKeyMismatch) : null;
-      const message = oneLine(mismatch ? mismatchMessage(s.nodeId ?? '', mismatch) : r.errorMessage);
+      const message = oneLine(mismatch ? mismatchMessage(s.nodeId ?? '', mismatch, r.recap) : r.errorMessage);
       return [
         event('AnsibleFailed', {
           ...ref(cmd),
@@ -157,10 +157,13 @@ const validMismatch = (m: HostKeyMismatch): HostKeyMismatch | null => {
   return { expectedFingerprint: m.expectedFingerprint, presentedFingerprint: fingerprint.success ? fingerprint.data : null, presentedPublicKey: publicKey.success ? publicKey.data : null };
 };
 
-const mismatchMessage = (nodeId: string, m: HostKeyMismatch): string =>
+/** A key that changes between two tasks stops the run after the tasks before it (recap `ok` counts them). */
+const whatRan = (recap: Recap): string => (recap.ok > 0 ? `the run stopped after ${recap.ok} task(s) had run` : 'no task ran');
+
+const mismatchMessage = (nodeId: string, m: HostKeyMismatch, recap: Recap): string =>
   m.presentedFingerprint
-    ? `host key mismatch: the node presented ${m.presentedFingerprint}, expected ${m.expectedFingerprint}; no task ran. If the server was rebuilt on purpose: pressluft node trust-host-key ${nodeId} --fingerprint ${m.presentedFingerprint}`
-    : `host key mismatch: the node did not present the expected key ${m.expectedFingerprint}; no task ran`;
+    ? `host key mismatch: the node presented ${m.presentedFingerprint}, expected ${m.expectedFingerprint}; ${whatRan(recap)}. If the server was rebuilt on purpose: pressluft node trust-host-key ${nodeId} --fingerprint ${m.presentedFingerprint}`
+    : `host key mismatch: the node did not present the expected key ${m.expectedFingerprint}; ${whatRan(recap)}`;
 
 const running = (s: NodeState, c: StepRef & { type: string }): JobState => {
   const job = s.jobs[c.jobId];

@@ -84,6 +84,11 @@ describe('node decider: the host key from create to run', () => {
       .then([{ ...failedRun, data: { ...failedRun.data, errorMessage: message, hostKeyMismatch: unseen } }, { ...failedJob, data: { ...failedJob.data, errorMessage: message } }]);
   });
 
+  it('says how far the run got when the key changed between two tasks', () => {
+    const [failed] = decideResult({ recap: { ...recap, ok: 12, changed: 3, unreachable: 1 } });
+    expect(failed?.type === 'AnsibleFailed' && failed.data.errorMessage).toContain(`expected ${KEY_A.fingerprint}; the run stopped after 12 task(s) had run.`);
+  });
+
   it('drops a presented key that is no clean ed25519 line instead of appending an event that would not decode', () => {
     const forged = { ...mismatch, presentedPublicKey: `${KEY_B.publicKey}\n[evil]:22 ssh-ed25519 AAAA` };
     const [failed] = decideResult({ hostKeyMismatch: forged });
