@@ -29,7 +29,16 @@ export interface ApiHarness {
   logLines: string[];
   /** An authenticated JSON request through fastify's inject. */
   call(method: 'GET' | 'POST', url: string, body?: unknown, headers?: Record<string, string>): Promise<LightMyRequestResponse>;
+  /** `call` through a second app over the same parts whose ?minPosition= bound is `consistencyWaitMs` (closed with the harness). */
+  callWithWait(consistencyWaitMs: number): Promise<ApiHarness['call']>;
 }
+
+/**
+ * How long a ?minPosition= read waits by default in tests: far above the projector's lag on a
+ * loaded 2-core CI machine, and still below the 60 s test timeout, so a write that is never
+ * projected still fails the test (stale flag, 404).
+ */
+export const TEST_CONSISTENCY_WAIT_MS = 30_000;
 
 /**
  * The API over a real nats-server (one per test file), a real JetStream store and a SQLite
@@ -40,6 +49,7 @@ export const useApi = (o: { consistencyWaitMs?: number; startProjector?: boolean
   const { logger, lines } = captureLogger('warn');
   const h = { logLines: lines } as ApiHarness;
   let dir = '';
+  const others: FastifyInstance[] = [];
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'pressluft-api-'));
     h.store = await EventStore.open(nats.server.url, { streamName: 'API', subjectPrefix: 'pa', duplicateWindowMs: 120_000, logger });
@@ -47,7 +57,7 @@ export const useApi = (o: { consistencyWaitMs?: number; startProjector?: boolean
     h.projector = new Projector(h.store, { dbPath: join(dir, 'read-model.sqlite'), logger });
     if (o.startProjector ?? true) h.projector.start();
     h.queries = new ReadModelQueries(h.projector.db);
-    h.app = buildApiServer({
+    const build = (consistencyWaitMs: number): FastifyInstance => buildApiServer({
       store: h.store,
       repo: h.repo,
       projector: h.projector,
@@ -57,14 +67,23 @@ export const useApi = (o: { consistencyWaitMs?: number; startProjector?: boolean
       playbookBundle: BUNDLE,
       apiToken: TOKEN,
       logger,
-      consistencyWaitMs: o.consistencyWaitMs ?? 5000,
+      consistencyWaitMs,
       sseHeartbeatMs: 200,
     });
+    const callThrough = (app: FastifyInstance): ApiHarness['call'] => (method, url, body, headers = {}) =>
+      app.inject({ method, url, headers: { ...AUTH, ...headers }, ...(body === undefined ? {} : { payload: body as object }) });
+    h.app = build(o.consistencyWaitMs ?? TEST_CONSISTENCY_WAIT_MS);
     await h.app.ready();
-    h.call = (method, url, body, headers = {}) =>
-      h.app.inject({ method, url, headers: { ...AUTH, ...headers }, ...(body === undefined ? {} : { payload: body as object }) });
+    h.call = callThrough(h.app);
+    h.callWithWait = async (consistencyWaitMs) => {
+      const app = build(consistencyWaitMs);
+      others.push(app);
+      await app.ready();
+      return callThrough(app);
+    };
   });
   afterAll(async () => {
+    for (const app of others) await app.close();
     await h.app?.close();
     await h.projector?.stop();
     h.projector?.close();

@@ -80,8 +80,9 @@ describe('Starvation: stalled requests, timeouts and the connection cap (shipped
     const fillers = await openMany(cap - STALLED / 2, '', api.port);
     await vi.waitFor(async () => expect(await connections(api)).toBe(cap), { timeout: 10_000, interval: 50 });
     const probe = await hold(api.port, 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
-    const probeLived = await Promise.race([probe.closed, new Promise<number>((r) => setTimeout(() => r(Infinity), 2_000))]);
-    expect(probeLived).toBeLessThan(2_000);
+    // Closed on accept takes milliseconds; the bound only has to stay far below the 30 s timeouts under CI load.
+    const probeLived = await Promise.race([probe.closed, new Promise<number>((r) => setTimeout(() => r(Infinity), 10_000))]);
+    expect(probeLived).toBeLessThan(10_000);
     expect(probe.received()).toBe('');
     expect(await connections(api)).toBe(cap);
 

@@ -129,7 +129,7 @@ describe('commands and queries', () => {
   it('serves public health, readiness and metrics without a token', async () => {
     const health = await h.app.inject({ method: 'GET', url: '/healthz' });
     expect(health.json()).toEqual({ status: 'ok' });
-    await h.projector.waitFor(await h.store.lastPosition(), 5000);
+    expect(await h.projector.waitFor(await h.store.lastPosition(), 30_000)).toBe(true);
     const ready = await h.app.inject({ method: 'GET', url: '/readyz' });
     expect(ready.statusCode).toBe(200);
     expect(ready.json()).toMatchObject({ status: 'ready', checks: { nats: 'ok', projector: { lag: 0 } } });

@@ -1,4 +1,4 @@
-import { BUNDLE } from './api-harness.ts';
+import { BUNDLE, TEST_CONSISTENCY_WAIT_MS } from './api-harness.ts';
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -40,7 +40,7 @@ beforeAll(async () => {
   projector = new Projector(store, { dbPath: join(dir, 'read-model.sqlite'), logger });
   projector.start();
   const queries = new ReadModelQueries(projector.db);
-  app = buildApiServer({ store, repo: new NodeRepository(store), projector, queries, metrics: new Metrics(), policy: policy(), playbookBundle: BUNDLE, apiToken: TOKEN, logger });
+  app = buildApiServer({ store, repo: new NodeRepository(store), projector, queries, metrics: new Metrics(), policy: policy(), playbookBundle: BUNDLE, apiToken: TOKEN, logger, consistencyWaitMs: TEST_CONSISTENCY_WAIT_MS });
   await app.ready();
   raw = await connect({ servers: nats.server.url });
 });

@@ -1,4 +1,4 @@
-import { BUNDLE } from './api-harness.ts';
+import { BUNDLE, TEST_CONSISTENCY_WAIT_MS } from './api-harness.ts';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,6 +54,7 @@ export const useListeningApi = (over: Partial<ApiDeps> = {}, subjectPrefix = 'pl
       playbookBundle: BUNDLE,
       apiToken: TOKEN,
       logger,
+      consistencyWaitMs: TEST_CONSISTENCY_WAIT_MS,
       ...over,
     });
     await h.app.listen({ host: '127.0.0.1', port: 0 });

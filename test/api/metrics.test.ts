@@ -34,13 +34,17 @@ describe('GET /metrics (prom-client, scraped over HTTP and parsed strictly)', ()
     expect((await fetch(`${api.url}/v1/nodes/n_doesnotexist`, { headers: auth })).status).toBe(404);
     expect((await fetch(`${api.url}/v1/nodes`, { headers: auth })).status).toBe(200);
     expect((await fetch(`${api.url}/v1/nodes`)).status).toBe(401);
+    // A request is counted when the server sees its response finish, which can come after the client has it.
+    const countsIn = (h: Family) => {
+      const counts = h.samples.filter((s) => s.name === 'http_request_duration_seconds_count');
+      return (labels: Record<string, string>): number | undefined => counts.find((s) => JSON.stringify(s.labels) === JSON.stringify(labels))?.value;
+    };
+    const expected = [{ method: 'GET', route: '/v1/nodes/:nodeId', status_code: '404' }, { method: 'GET', route: '/v1/nodes', status_code: '200' }, { method: 'GET', route: '/v1/nodes', status_code: '401' }];
+    await expect.poll(async () => expected.map(countsIn(family(await scrape(), SERIES.httpRequestDuration.name))), { timeout: 10_000, interval: 50 }).toEqual([1, 1, 1]);
     const h = family(await scrape(), SERIES.httpRequestDuration.name);
     expect(h.type).toBe('histogram');
-    const counts = h.samples.filter((s) => s.name === 'http_request_duration_seconds_count');
-    const count = (labels: Record<string, string>): number | undefined => counts.find((s) => JSON.stringify(s.labels) === JSON.stringify(labels))?.value;
-    expect(count({ method: 'GET', route: '/v1/nodes/:nodeId', status_code: '404' })).toBe(1);
-    expect(count({ method: 'GET', route: '/v1/nodes', status_code: '200' })).toBe(1);
-    expect(count({ method: 'GET', route: '/v1/nodes', status_code: '401' })).toBe(1);
+    const count = countsIn(h);
+    expect(expected.map(count)).toEqual([1, 1, 1]);
     // The raw id never becomes a label value: one series per route, not per node.
     expect(h.samples.some((s) => Object.values(s.labels).some((v) => v.includes('n_doesnotexist')))).toBe(false);
     // Seconds, not milliseconds: a local answer is far below one second.

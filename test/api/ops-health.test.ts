@@ -37,7 +37,7 @@ const get = async (a: FastifyInstance, url: string) => {
 
 describe('/healthz and /readyz name the core loop that is down', () => {
   it('answers ok and ready while NATS, the projector and the saga run', async () => {
-    await h.projector.waitFor(await h.store.lastPosition(), 5000);
+    expect(await h.projector.waitFor(await h.store.lastPosition(), 30_000)).toBe(true);
     expect(await get(app, '/healthz')).toEqual({ status: 200, body: { status: 'ok' } });
     expect((await get(app, '/readyz')).status).toBe(200);
   });

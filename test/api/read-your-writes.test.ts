@@ -3,6 +3,8 @@ import { nodeBody, useApi } from './api-harness.ts';
 
 // The projector starts paused, so the test controls when the read model catches up.
 const h = useApi({ consistencyWaitMs: 300, startProjector: false });
+/** The bound is per app: a short one shows the stale answer, a long one the wait (starting the projector can take seconds under load). */
+const PATIENT_WAIT_MS = 30_000;
 
 describe('read-your-writes with ?minPosition=', () => {
   it('answers stale (flagged) after the bound, then waits for the projector and sees the write', async () => {
@@ -16,7 +18,8 @@ describe('read-your-writes with ?minPosition=', () => {
     expect(stale.headers['x-pressluft-stale']).toBe('true');
     expect(stale.headers['x-pressluft-checkpoint']).toBe('0');
 
-    const pending = h.call('GET', `/v1/nodes/${nodeId}?minPosition=${position}`);
+    const patient = await h.callWithWait(PATIENT_WAIT_MS);
+    const pending = patient('GET', `/v1/nodes/${nodeId}?minPosition=${position}`);
     h.projector.start();
     const fresh = await pending;
     expect(fresh.statusCode).toBe(200);

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { loggableUrl } from '../../src/logging/request-log.ts';
 import { TOKEN, useListeningApi } from './listening-api.ts';
 
@@ -13,9 +13,9 @@ describe('request logs through the app pino instance', () => {
     expect(res.status).toBe(200);
     const reqId = res.headers.get('x-request-id');
     expect(reqId).toMatch(/^[0-9a-f-]{36}$/);
-    await new Promise((r) => setTimeout(r, 50));
+    // 'request completed' is written when the server sees the response finish, which can come after the client has it.
+    await vi.waitFor(() => expect(linesOf(reqId!).map((l) => l.msg)).toEqual(['incoming request', 'request completed']), { timeout: 10_000, interval: 20 });
     const lines = linesOf(reqId!);
-    expect(lines.map((l) => l.msg)).toEqual(['incoming request', 'request completed']);
     expect(lines[0]).toMatchObject({ component: 'api', req: { method: 'GET', url: '/v1/nodes?limit=5', remoteAddress: '127.0.0.1' } });
     expect(lines[1]).toMatchObject({ component: 'api', res: { statusCode: 200 }, responseTime: expect.any(Number) });
   });
@@ -31,8 +31,9 @@ describe('request logs through the app pino instance', () => {
     expect(res.status).toBe(401);
     const ok = await fetch(`${api.url}/v1/nodes`, { headers: { authorization: `Bearer ${TOKEN}` } });
     expect(ok.status).toBe(200);
-    await new Promise((r) => setTimeout(r, 50));
     const reqId = res.headers.get('x-request-id')!;
+    // Both requests' lines are complete before the scan for secrets covers them.
+    for (const id of [reqId, ok.headers.get('x-request-id')!]) await vi.waitFor(() => expect(linesOf(id)).toHaveLength(2), { timeout: 10_000, interval: 20 });
     expect(linesOf(reqId)[0]).toMatchObject({ req: { url: '/v1/nodes?token=%5Bredacted%5D&access_key=%5Bredacted%5D' } });
     const all = api.logLines.join('\n');
     expect(all).toContain(reqId);

@@ -40,11 +40,27 @@ const cli = (args: string[], env: Record<string, string> = {}) =>
 
 const json = <T>(r: { stdout: string }): T => JSON.parse(r.stdout) as T;
 
-/** Plays the saga's part for one job, so --wait has something to follow. */
-const drive = async (nodeId: string, jobId: string, outcome: 'succeed' | 'fail'): Promise<void> => {
+/** Runs the CLI and keeps what it has printed so far readable while it runs. */
+const cliFollowing = (args: string[]) => {
+  const run = cli(args);
+  let printed = '';
+  run.stdout?.on('data', (d: Buffer) => (printed += d.toString()));
+  return { run, printed: () => printed };
+};
+
+/** Waits for the following CLI to print `text`; bounded so a lost line fails the test. */
+const printedBy = (following: { printed: () => string }, text: string) =>
+  vi.waitFor(() => expect(following.printed()).toContain(text), { timeout: 60_000, interval: 50 });
+
+/**
+ * Plays the saga's part for one job, so --wait has something to follow. Task progress is not
+ * stored: it is published only once the CLI shows its stream is open (it printed the job's first
+ * event, and the API subscribed to progress before sending it), and the result only once the CLI
+ * printed the progress, so both arrive in order however slow the CLI process starts.
+ */
+const drive = async (nodeId: string, jobId: string, outcome: 'succeed' | 'fail', following: { printed: () => string }): Promise<void> => {
   while ((await cp.store.version(nodeId)) === 0) await new Promise((r) => setTimeout(r, 50));
   const run = (cmd: NodeCommand) => handleCommand(cp.repo, nodeId, cmd, ctx({ actor: 'saga', now: new Date().toISOString() }));
-  await new Promise((r) => setTimeout(r, 300));
   await run({ type: 'StartAttempt', jobId });
   await run({ type: 'RecordSshKey', jobId, attempt: 1, keyId: '7', fingerprint: '00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff' });
   if (outcome === 'fail') {
@@ -55,11 +71,11 @@ const drive = async (nodeId: string, jobId: string, outcome: 'succeed' | 'fail')
   await run({ type: 'RecordServerCreated', jobId, attempt: 1, serverId: '42', actionIds: [], adopted: false });
   await run({ type: 'RecordServerReady', jobId, attempt: 1, serverId: '42', ipv4: '127.0.0.1', ipv6: null, providerStatus: 'running' });
   await run({ type: 'RecordAnsibleStarted', jobId, attempt: 1, playbook: 'node-provision.yml' });
+  await printedBy(following, '[ProvisionRequested]');
   for (const index of [1, 2]) {
     cp.store.publishProgress(jobId, { index, total: 2, task: `step ${index}`, host: 'node', status: 'ok', jobId, attempt: 1 });
   }
-  await cp.store.ping();
-  await new Promise((r) => setTimeout(r, 200));
+  await printedBy(following, 'Ansible task 2 of 2');
   const recap = { ok: 2, changed: 0, failures: 0, unreachable: 0, skipped: 0, rescued: 0, ignored: 0 };
   await run({ type: 'RecordAnsibleResult', jobId, attempt: 1, result: { ok: true, errorCode: null, retryable: false, exitCode: 0, recap, durationMs: 1200, outputTail: '', finishedAt: new Date().toISOString() } });
 };
@@ -94,12 +110,12 @@ describe('pressluft CLI against a running control plane', () => {
     const { nodeId, jobId, position } = json<{ nodeId: string; jobId: string; position: number }>(
       await cli(['node', 'create', '--name', 'cli-cancel', '--type', 'cx22', '--location', 'fsn1', '--json']),
     );
-    await cp.projector.waitFor(position, 5000);
+    expect(await cp.projector.waitFor(position, 30_000)).toBe(true);
     const cancel = await cli(['job', 'cancel', jobId, '--reason', 'not needed']);
     expect(cancel.exitCode, cancel.stderr).toBe(0);
     expect(cancel.stdout).toContain(`cancel of job ${jobId} requested`);
     await handleCommand(cp.repo, nodeId, { type: 'ConfirmCancel', jobId }, ctx({ actor: 'saga' }));
-    await cp.projector.waitFor(await cp.store.lastPosition(), 5000);
+    expect(await cp.projector.waitFor(await cp.store.lastPosition(), 30_000)).toBe(true);
     const again = await cli(['job', 'cancel', jobId]);
     expect(again.exitCode).toBe(1);
     expect(again.stderr).toContain('error [job_not_cancellable]');
@@ -110,10 +126,8 @@ describe('pressluft CLI against a running control plane', () => {
   it('follows a job with --wait: steps, Ansible task N of M, exit 0 on success', async () => {
     const key = `cli-wait-${Date.now()}`;
     const { nodeId, jobId } = provisionIds(key);
-    const [run] = await Promise.all([
-      cli(['node', 'create', '--name', 'cli-wait', '--type', 'cx22', '--location', 'fsn1', '--idempotency-key', key, '--wait']),
-      drive(nodeId, jobId, 'succeed'),
-    ]);
+    const following = cliFollowing(['node', 'create', '--name', 'cli-wait', '--type', 'cx22', '--location', 'fsn1', '--idempotency-key', key, '--wait']);
+    const [run] = await Promise.all([following.run, drive(nodeId, jobId, 'succeed', following)]);
     expect(run.exitCode, run.stderr).toBe(0);
     expect(run.stdout).toContain(`node ${nodeId} created; following job ${jobId}`);
     expect(run.stdout).toContain('[JobStarted] attempt 1 started');
@@ -126,10 +140,8 @@ describe('pressluft CLI against a running control plane', () => {
   it('exits non-zero with --wait when the job fails', async () => {
     const key = `cli-fail-${Date.now()}`;
     const { nodeId, jobId } = provisionIds(key);
-    const [run] = await Promise.all([
-      cli(['node', 'create', '--name', 'cli-fail', '--type', 'cx22', '--location', 'fsn1', '--idempotency-key', key, '--wait', '--json']),
-      drive(nodeId, jobId, 'fail'),
-    ]);
+    const following = cliFollowing(['node', 'create', '--name', 'cli-fail', '--type', 'cx22', '--location', 'fsn1', '--idempotency-key', key, '--wait', '--json']);
+    const [run] = await Promise.all([following.run, drive(nodeId, jobId, 'fail', following)]);
     expect(run.exitCode).toBe(1);
     expect(json(run)).toMatchObject({ id: jobId, status: 'failed', errorCode: 'PROVIDER_QUOTA_EXCEEDED' });
   });

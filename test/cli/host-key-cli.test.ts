@@ -31,7 +31,7 @@ const cli = async (...argv: string[]) => {
 describe('pressluft CLI: host keys and what ran', () => {
   it('job get shows the one-line summary and what ran, not the output tail; job log prints the tail', async () => {
     const { jobId, nodeId, position } = await failOnHostKeyThrough(h, 'cli-mitm');
-    await h.projector.waitFor(position, 5000);
+    expect(await h.projector.waitFor(position, 30_000)).toBe(true);
     const got = await cli('job', 'get', jobId, '--min-position', String(position));
     expect(got.code, got.stderr).toBe(0);
     expect(got.stdout).toMatch(/status:\s+failed/);

@@ -61,7 +61,8 @@ export const useConsole = (): ConsoleHarness => {
       PRESSLUFT_API_TOKEN: TOKEN,
       PRESSLUFT_PLAYBOOK: 'test/console/fixtures/console-stand-in.yml',
       PRESSLUFT_MAX_ATTEMPTS: '2',
-      PRESSLUFT_BACKOFF_MS: '2000',
+      // The failing-job test must see the pending retry on the page before attempt 2 starts: seconds of slack under load.
+      PRESSLUFT_BACKOFF_MS: '8000',
       PRESSLUFT_ACK_WAIT_MS: '3000',
       PRESSLUFT_LOG_LEVEL: 'warn',
     });

@@ -1,10 +1,13 @@
 import { mkdir } from 'node:fs/promises';
 import type { Page } from 'playwright-core';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { CONSOLE_CSP } from '../../src/console/console-routes.ts';
 import { TOKEN, useConsole } from './console-harness.ts';
 
 const h = useConsole();
+// Chromium and a control plane share 2 loaded cores in CI: a page reacting to a click or an event
+// can take seconds there, far more than expect.poll's default 1 s; a poll still fails when the page never gets there.
+vi.setConfig({ expect: { poll: { timeout: 15_000, interval: 50 } } });
 const SHOTS = 'docs/console';
 const shot = async (page: Page, name: string): Promise<void> => {
   await mkdir(SHOTS, { recursive: true });
@@ -203,7 +206,8 @@ describe('the web console, in headless Chromium against a real control plane', (
   });
 
   it('shows a node timeline, the raw event, and the state at an earlier position', async () => {
-    const { body } = await h.call<{ nodes: Array<{ id: string; name: string; lastJobId: string }> }>('GET', '/v1/nodes');
+    // The job page followed the event log; the node's lastJobId is in the read model once it has projected that far.
+    const { body } = await h.call<{ nodes: Array<{ id: string; name: string; lastJobId: string }> }>('GET', `/v1/nodes?minPosition=${await h.cp.store.lastPosition()}`);
     const node = body.nodes.find((n) => n.name === 'app-1')!;
     const page = await h.signedIn(`#/nodes/${node.id}`);
     const rows = page.locator('table.timeline tr[data-type]');
@@ -259,14 +263,15 @@ describe('the web console, in headless Chromium against a real control plane', (
       await page.getByRole('button', { name: 'Cancel current job' }).click();
       await page.getByRole('dialog').getByRole('button', { name: 'Cancel job' }).click();
       await expect.poll(() => page.locator('#action-result').textContent()).toContain('Cancel accepted');
-      await expect.poll(() => page.getByText('The read model had not reached position').count(), { timeout: 15_000 }).toBe(1);
+      await expect.poll(() => page.getByText('The read model had not reached position').count(), { timeout: 30_000 }).toBe(1);
     } finally {
       h.cp.projector.start();
     }
     // Once the projector runs again, the page catches up by itself.
     await expect.poll(() => page.locator('table.timeline tr[data-type]').last().getAttribute('data-type'), { timeout: 30_000, interval: 200 }).toBe('JobCancelled');
     await expect.poll(() => page.getByRole('button', { name: 'Cancel current job' }).isDisabled()).toBe(true);
-    expect((await jobStep(jobId)).status).toBe('cancelled');
+    // The timeline reads the event log; the job view is the read model, which may still be a step behind.
+    await expect.poll(async () => (await jobStep(jobId)).status, { timeout: 30_000, interval: 200 }).toBe('cancelled');
     await page.context().close();
   });
 

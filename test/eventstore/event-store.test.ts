@@ -119,7 +119,7 @@ describe('event store over a real nats-server', () => {
       break;
     }
     await deliveries.close();
-    await expect.poll(() => store.durableConsumerState('durable-test'), { timeout: 5000 }).toEqual({ deliveredStreamSeq: first.position, ackFloorStreamSeq: first.position });
+    await expect.poll(() => store.durableConsumerState('durable-test'), { timeout: 20_000 }).toEqual({ deliveredStreamSeq: first.position, ackFloorStreamSeq: first.position });
   });
 
   it('follows one node from a position: its history after it, then what is appended, and nothing of other nodes', async () => {
@@ -147,7 +147,7 @@ describe('event store over a real nats-server', () => {
     store.publishProgress('j-progress', { index: 1 });
     store.publishProgress('j-other', { index: 2 });
     await store.ping();
-    await expect.poll(() => got, { timeout: 2000 }).toEqual([{ index: 1 }]);
+    await expect.poll(() => got, { timeout: 10_000 }).toEqual([{ index: 1 }]);
     unsubscribe();
     expect(() => store.publishProgress('j.bad', {})).toThrow(/token-safe/);
   });
@@ -167,7 +167,7 @@ describe('event store over a real nats-server', () => {
     await nats.server.kill();
     await nats.server.restart();
     // The client reconnects by itself; wait until the stream answers again.
-    await expect.poll(async () => store.version(id).catch(() => -1), { timeout: 15_000, interval: 200 }).toBe(v);
+    await expect.poll(async () => store.version(id).catch(() => -1), { timeout: 45_000, interval: 200 }).toBe(v);
     const after = await store.readStream(id);
     expect(after).toHaveLength(20);
     // Dedupe survives the restart too.

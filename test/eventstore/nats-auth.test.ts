@@ -68,7 +68,7 @@ describe('the embedded nats-server with generated credentials', () => {
   });
 
   it('refuses the app user stream delete, purge and message delete', async () => {
-    const jsm = await jetstreamManager(app, { timeout: 2000 });
+    const jsm = await jetstreamManager(app, { timeout: 10_000 });
     await expect(jsm.streams.delete('AUTH')).rejects.toThrow(/permission/i);
     await expect(jsm.streams.purge('AUTH')).rejects.toThrow(/permission/i);
     await expect(jsm.streams.deleteMessage('AUTH', 1)).rejects.toThrow(/permission/i);
@@ -101,7 +101,7 @@ describe('the embedded nats-server with generated credentials', () => {
   });
 
   it('refuses the app user a stream update: a new limit could make the server discard events', async () => {
-    const jsm = await jetstreamManager(app, { timeout: 2000 });
+    const jsm = await jetstreamManager(app, { timeout: 10_000 });
     await expect(jsm.streams.update('AUTH', { max_age: 1_000_000_000 })).rejects.toThrow(/permission/i);
     expect((await (await jetstreamManager(operator)).streams.info('AUTH')).config.max_age).toBe(0);
   });

@@ -38,8 +38,7 @@ describe('one nats-server per store', () => {
     // An orphan as an older pressluft left it: nats-server on this config, without our lock or pid file.
     const orphan = spawn('nats-server', ['-c', first.configFile], { stdio: 'ignore', detached: true });
     children.push(orphan);
-    await new Promise((r) => setTimeout(r, 300));
-    expect(await serversUsingConfig(first.configFile)).toEqual([orphan.pid]);
+    await expect.poll(() => serversUsingConfig(first.configFile), { timeout: 15_000, interval: 50 }).toEqual([orphan.pid]);
     const next = await startNatsServer({ storeDir, port: first.port });
     try {
       expect(alive(orphan.pid!)).toBe(false);
@@ -58,8 +57,7 @@ describe('one nats-server per store', () => {
     expect(alive(serverPid)).toBe(true);
     // Its owner dies by SIGKILL: the kernel takes the server with it (pdeathsig), and the store is free again.
     owner.kill('SIGKILL');
-    for (let i = 0; i < 40 && alive(serverPid); i++) await new Promise((r) => setTimeout(r, 50));
-    expect(alive(serverPid)).toBe(false);
+    await expect.poll(() => alive(serverPid), { timeout: 15_000, interval: 50 }).toBe(false);
     const next = await startNatsServer({ storeDir });
     await next.stop();
   });
@@ -70,7 +68,8 @@ describe('one nats-server per store', () => {
     await first.stop();
     const holder = spawn('flock', ['-n', '-F', join(storeDir, 'nats-server.lock'), 'sleep', '30'], { stdio: 'ignore' });
     children.push(holder);
-    await new Promise((r) => setTimeout(r, 200));
+    // flock -F execs the command in its own pid once it holds the lock: `sleep` running means the lock is held.
+    await expect.poll(() => readFile(`/proc/${holder.pid}/cmdline`, 'utf8').then((c) => c.split('\0')[0]).catch(() => 'gone'), { timeout: 15_000, interval: 20 }).toBe('sleep');
     await expect(startNatsServer({ storeDir })).rejects.toMatchObject({ code: 'NATS_SERVER_FAILED', message: expect.stringMatching(/holds the lock/) });
     holder.kill('SIGKILL');
   });

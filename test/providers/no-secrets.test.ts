@@ -27,7 +27,7 @@ describe('no secret leaves the provider', () => {
       const p = providerFor(sim, logger);
       const { keyId } = await p.ensureSshKey(pair.publicKey);
       const created = await p.createServer(specFor('n1', keyId));
-      await waitForActions(p, created.actionIds, 2_000);
+      await waitForActions(p, created.actionIds, 10_000);
 
       await attempt(providerFor(sim, logger, { token: WRONG_TOKEN }).findServer('n1', 'node-n1'));
       sim.admin.injectFault({ operation: 'create_server', applyFirst: true, effect: { type: 'drop' } });

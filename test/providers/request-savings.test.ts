@@ -84,7 +84,7 @@ describe('requests saved per provision', () => {
     const p = providerFor(sim());
     const { keyId } = await p.ensureSshKey(publicKey);
     const created = await p.createServer(specFor('g1', keyId, { knownAbsent: true }));
-    await waitForActions(p, created.actionIds, 2_000);
+    await waitForActions(p, created.actionIds, 10_000);
     const server = await p.getServer(created.serverId);
     expect(server).toMatchObject({ serverId: created.serverId, name: 'node-g1', status: 'running', ipv4: '127.0.0.1' });
     expect(calls('get_server')).toBe(0);

@@ -152,7 +152,7 @@ describe('waiting for actions', () => {
     sim().admin.setActionDuration(600);
     const created = await p.createServer(specFor('n1', keyId));
     expect((await p.getServer(created.serverId)).status).not.toBe('running');
-    await waitForActions(p, created.actionIds, 5_000);
+    await waitForActions(p, created.actionIds, 20_000);
     expect(await p.getServer(created.serverId)).toMatchObject({ status: 'running', ipv4: '127.0.0.1' });
   });
 
@@ -161,7 +161,7 @@ describe('waiting for actions', () => {
     sim().admin.setActionDuration(50);
     sim().admin.failNextActions(1, 'unknown_error', 'server is locked');
     const created = await p.createServer(specFor('n1', keyId));
-    const e = await rejectionOf(waitForActions(p, created.actionIds, 5_000));
+    const e = await rejectionOf(waitForActions(p, created.actionIds, 20_000));
     expect(e).toMatchObject({ code: 'PROVIDER_ACTION_FAILED', retryable: false, details: { actionId: created.actionIds[0], providerCode: 'unknown_error' } });
   });
 

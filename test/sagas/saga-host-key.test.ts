@@ -149,15 +149,16 @@ describe('host key injected at create', () => {
 
   it('refuses to create with a key the worker cannot reproduce (another PRESSLUFT_SECRET_KEY), without a POST', async () => {
     // Attempt 1 on this worker records the intent and fails its POST; attempt 2 runs on a worker with another secret.
+    // The backoff is the window to stop this worker before it takes attempt 2 itself: seconds of slack on a loaded machine.
     sim.admin.injectFault({ operation: 'create_server', count: 1, effect: { type: 'error', status: 503, code: 'unavailable' } });
-    await requestProvision(repo, 'hk-other', { sshPort: sshd.port, policy: { maxAttempts: 3, backoffMs: [1500, 1500, 1500] } });
+    await requestProvision(repo, 'hk-other', { sshPort: sshd.port, policy: { maxAttempts: 3, backoffMs: [8000, 8000, 8000] } });
     await expect.poll(async () => (await dataOf('hk-other', 'RetryScheduled')).length, { timeout: 20_000, interval: 50 }).toBe(1);
     await saga.stop();
     const other = await sagaTestDeps('d'.repeat(64));
     const postsBefore = sim.admin.snapshot().counters.calls.create_server ?? 0;
     const otherSaga = await startSaga(other, 'saga-hostkey');
     try {
-      const s = await waitTerminal(store, 'hk-other', 30_000);
+      const s = await waitTerminal(store, 'hk-other', 60_000);
       expect(s.jobs['hk-other-job']).toMatchObject({ status: 'failed', attempt: 2, errorCode: 'HOST_KEY_NOT_REPRODUCIBLE' });
       expect(sim.admin.snapshot().counters.calls.create_server ?? 0).toBe(postsBefore);
       expect(serverOf('hk-other')).toHaveLength(0);

@@ -89,8 +89,10 @@ describe('saga workers as real processes', () => {
     try {
       const ids = Array.from({ length: 20 }, (_, i) => `restart-${i}`);
       for (const id of ids) await requestProvision(repo, id, { sshPort: sshd.port });
-      // Mid-flight: the create actions take 1.5 s, so every job is between create and ready now.
-      await new Promise((r) => setTimeout(r, 700));
+      // Mid-flight: the kill waits until every server is created (its create action then runs 1.5 s), however slowly the workers start.
+      await expect
+        .poll(async () => (await Promise.all(ids.map(async (id) => (await repo.history(id)).some((e) => e.type === 'ServerCreated')))).filter(Boolean).length, { timeout: 60_000, interval: 100 })
+        .toBe(ids.length);
       await nats.server.kill();
       await new Promise((r) => setTimeout(r, 1000));
       await nats.server.restart();
