@@ -1,3 +1,4 @@
+import type { OutgoingHttpHeaders } from 'node:http';
 import type { FastifyReply } from 'fastify';
 
 /**
@@ -16,6 +17,8 @@ export class SseStream {
   ) {
     reply.hijack();
     reply.raw.writeHead(200, {
+      // What the route already set (the stale flag and checkpoint of a read behind ?minPosition=).
+      ...(reply.getHeaders() as OutgoingHttpHeaders),
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-transform',
       connection: 'keep-alive',

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { handleCommand } from '../../src/commands/command-handler.ts';
+import { ctx } from '../support/node-fixtures.ts';
 import { nodeBody, useApi } from './api-harness.ts';
 
 // The projector starts paused, so the test controls when the read model catches up.
@@ -26,5 +28,21 @@ describe('read-your-writes with ?minPosition=', () => {
     expect(fresh.headers['x-pressluft-stale']).toBeUndefined();
     expect(Number(fresh.headers['x-pressluft-checkpoint'])).toBeGreaterThanOrEqual(position);
     expect(fresh.json()).toMatchObject({ id: nodeId, name: 'ryw', position });
+  });
+
+  it('flags a job stream opened on a read model behind minPosition as stale, as other reads are', async () => {
+    const { nodeId, jobId } = (await h.call('POST', '/v1/nodes', nodeBody({ name: 'ryw-stream' }))).json<{ nodeId: string; jobId: string }>();
+    await handleCommand(h.repo, nodeId, { type: 'RequestCancel', jobId, reason: 'test' }, ctx());
+    const cancelled = await handleCommand(h.repo, nodeId, { type: 'ConfirmCancel', jobId }, ctx({ actor: 'saga' }));
+    expect(await h.projector.waitFor(cancelled.position, PATIENT_WAIT_MS)).toBe(true);
+    await h.projector.stop();
+    const later = (await h.call('POST', '/v1/nodes', nodeBody({ name: 'ryw-later' }))).json<{ position: number }>();
+
+    const stream = await h.call('GET', `/v1/jobs/${jobId}/stream?minPosition=${later.position}`);
+    expect(stream.statusCode).toBe(200);
+    expect(stream.headers['content-type']).toContain('text/event-stream');
+    expect(stream.headers['x-pressluft-stale']).toBe('true');
+    expect(Number(stream.headers['x-pressluft-checkpoint'])).toBe(cancelled.position);
+    expect(stream.body).toContain('event: end');
   });
 });
