@@ -99,7 +99,7 @@ describe('a run leaves no key material and no process behind', () => {
 
     child.kill('SIGKILL');
     // The agent's keeper sees its stdin close: the agent, and with it the key, is gone at once.
-    await waitUntil(async () => !(await processesMentioning(h.tmpRoot)).some((p) => p.comm === 'ssh-agent'), 5_000, 'the ssh-agent outlived its control plane');
+    await waitUntil(async () => !(await processesMentioning(h.tmpRoot)).some((p) => p.comm === 'ssh-agent'), 15_000, 'the ssh-agent outlived its control plane');
     // ansible-playbook leads its own process group, so it is still running, orphaned, in its run dir.
     expect(await survivorsOfGroup(pgid)).not.toEqual([]);
     const [dir] = await readdir(h.tmpRoot);

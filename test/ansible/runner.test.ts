@@ -145,17 +145,18 @@ describe('AnsiblePlaybookRunner', () => {
 
   it('kills the whole process group on timeout and reports ANSIBLE_TIMEOUT', async () => {
     // Generous: on a busy 2-core CI machine ansible-playbook alone may need seconds to start.
-    const run = h.runner.run({ playbook: playbook('sleep'), node: localNode, vars: { scratch_dir: h.scratch }, timeoutMs: 20_000 });
-    const pgid = Number(await waitForFile(join(h.scratch, 'pgid'), 20_000));
+    const run = h.runner.run({ playbook: playbook('sleep'), node: localNode, vars: { scratch_dir: h.scratch }, timeoutMs: 45_000 });
+    // The run's timeout is longer than this wait, so the group is seen alive before the timeout kills it.
+    const pgid = Number(await waitForFile(join(h.scratch, 'pgid'), 40_000));
     expect(pgid).not.toBe(process.pid);
     expect(await survivorsOfGroup(pgid)).not.toEqual([]);
 
     const result = await run;
 
-    expect(result).toMatchObject({ ok: false, errorCode: 'ANSIBLE_TIMEOUT', retryable: true, errorMessage: 'timed out after 20 s during task "Record the process group, then sleep"' });
+    expect(result).toMatchObject({ ok: false, errorCode: 'ANSIBLE_TIMEOUT', retryable: true, errorMessage: 'timed out after 45 s during task "Record the process group, then sleep"' });
     expect(await survivorsOfGroup(pgid)).toEqual([]);
     expect(await h.runDirs()).toEqual([]);
-  }, 60_000);
+  }, 90_000);
 
   it('kills the whole process group on abort and reports ANSIBLE_CANCELLED', async () => {
     const abort = new AbortController();
