@@ -188,13 +188,24 @@ const projectorHeap = async (store: EventStore, js: JetStreamClient, nodes: numb
   await appendRate(plan('heap', 10 * nodes, nodes), 100, ourPublisher(store));
   const last = await store.lastPosition();
   // The fleet's shape: every batch touches thousands of nodes once each, so per-node work dominates.
-  const drain = { iterator: await bareDrainRate(store, js), callback: await bareCallbackDrainRate(store, js) };
+  // CPU seconds of this process per path: steadier than msgs/s when other work loads the machine.
+  const cpuOf = async <T>(f: () => Promise<T>): Promise<[T, number]> => {
+    const c = process.cpuUsage();
+    const r = await f();
+    const d = process.cpuUsage(c);
+    return [r, (d.user + d.system) / 1e6];
+  };
+  const [iterator, iteratorCpu] = await cpuOf(() => bareDrainRate(store, js));
+  const [callback, callbackCpu] = await cpuOf(() => bareCallbackDrainRate(store, js));
+  const drain = { iterator, callback };
   collectGarbage();
   const before = process.memoryUsage();
   const projector = new Projector(store, { dbPath, logger });
   const started = nowMs();
-  projector.start();
-  if (!(await projector.waitFor(last, 600_000))) throw new Error(`projector did not reach ${last}`);
+  const [, oursCpu] = await cpuOf(async () => {
+    projector.start();
+    if (!(await projector.waitFor(last, 600_000))) throw new Error(`projector did not reach ${last}`);
+  });
   const seconds = (nowMs() - started) / 1000;
   await projector.stop();
   collectGarbage();
@@ -208,6 +219,8 @@ const projectorHeap = async (store: EventStore, js: JetStreamClient, nodes: numb
     ['replay time, s', seconds.toFixed(1)],
     ['replay msgs/s: Projector / bare drain (iterator) / bare drain (callback)', `${fmt(last / seconds)} / ${fmt(drain.iterator)} / ${fmt(drain.callback)}`],
     ['ratio vs iterator / vs callback drain', `${(last / seconds / drain.iterator).toFixed(2)} / ${(last / seconds / drain.callback).toFixed(2)}`],
+    ['CPU s of the bench process: Projector / bare drain (iterator) / bare drain (callback)', `${oursCpu.toFixed(2)} / ${iteratorCpu.toFixed(2)} / ${callbackCpu.toFixed(2)}`],
+    ['CPU ratio (drain CPU / Projector CPU) vs iterator / vs callback', `${(iteratorCpu / oursCpu).toFixed(2)} / ${(callbackCpu / oursCpu).toFixed(2)}`],
     ['jobs by status', Object.entries(statuses).map(([k, v]) => `${k} ${v}`).join(', ')],
     ['heap used before / after replay, MB (after a full GC)', `${mb(before.heapUsed)} / ${mb(after.heapUsed)}`],
     ['heap held by the projector after replay, MB', mb(after.heapUsed - before.heapUsed)],

@@ -35,8 +35,8 @@ export interface RawStoredMessage {
   position: number;
   subject: string;
   data: Uint8Array;
-  /** When JetStream stored it (ISO 8601). */
-  storedAt: string;
+  /** When JetStream stored it, in ms since the epoch: a number, since a Date and an ISO string per message cost a replay dearly. */
+  storedAtMs: number;
 }
 
 /** A durable consumer's deliveries, until close(). */
@@ -166,9 +166,14 @@ export class EventStore {
    * replay close to a bare drain. A batch is handed over when full, or when the reader has caught up.
    * Undecoded, because the reader must outlive a message that does not decode (the projector marks
    * that one node broken).
+   * `caughtUp` says the batch ends at the end of the log as the server saw it (nothing pending).
    * Resolves when `signal` aborts; rejects (and stops) when `onBatch` throws.
    */
-  async followRaw(from: number, onBatch: (batch: RawStoredMessage[]) => void, o: { batchSize: number; signal: AbortSignal }): Promise<void> {
+  async followRaw(
+    from: number,
+    onBatch: (batch: RawStoredMessage[], caughtUp: boolean) => void,
+    o: { batchSize: number; signal: AbortSignal },
+  ): Promise<void> {
     const consumer = await this.orderedConsumer(this.allSubjects, from);
     let failure: unknown = null;
     let batch: RawStoredMessage[] = [];
@@ -178,11 +183,13 @@ export class EventStore {
       callback: (m) => {
         if (failure) return;
         try {
-          batch.push({ position: m.seq, subject: m.subject, data: m.data, storedAt: m.time.toISOString() });
-          if (batch.length >= o.batchSize || m.info.pending === 0) {
+          const info = m.info;
+          batch.push({ position: info.streamSequence, subject: m.subject, data: m.data, storedAtMs: Math.floor(info.timestampNanos / 1e6) });
+          const caughtUp = info.pending === 0;
+          if (batch.length >= o.batchSize || caughtUp) {
             const full = batch;
             batch = [];
-            onBatch(full);
+            onBatch(full, caughtUp);
           }
         } catch (e) {
           failure = e;

@@ -1,5 +1,6 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { evolve, initialNodeState, isActive, jobStep, type NodeState } from '../events/node-state.ts';
+import { OpenBatch, type Touched } from './open-batch.ts';
 import { isUndecodable, type ProjectedMessage, type UndecodableMessage } from './projected-message.ts';
 import { jobColumns, nodeColumns, upsertSql, type JobView, type NodeRow } from './read-model-views.ts';
 import { STATE_CACHE_BUDGET, StateCache } from './state-cache.ts';
@@ -13,15 +14,6 @@ const withoutFinishedJobs = (s: NodeState): NodeState => {
   const active = Object.entries(s.jobs).filter(([, j]) => isActive(j));
   return active.length === Object.keys(s.jobs).length ? s : { ...s, jobs: Object.fromEntries(active) };
 };
-
-/** A node touched by a batch: its folded state (and its stored JSON's size), and per job the last position and time that changed it. */
-interface Touched {
-  state: NodeState;
-  size: number;
-  jobs: Map<string, { position: number; at: string }>;
-  position: number;
-  at: string;
-}
 
 /** A node that a batch broke, and the message that did not decode. */
 export interface NewlyBroken {
@@ -75,39 +67,53 @@ export class NodeProjection {
     this.broken = new Set((db.prepare(`SELECT node_id FROM broken_nodes${suffix}`).all() as Array<{ node_id: string }>).map((r) => r.node_id));
   }
 
+  /** Folds and commits one batch: see fold and commit. */
+  applyBatch(batch: readonly ProjectedMessage[], nodeIdOf: (subject: string) => string, beforeCommit?: () => void): NewlyBroken[] {
+    const open = new OpenBatch();
+    this.fold(open, batch, nodeIdOf);
+    return this.commit(open, beforeCommit);
+  }
+
   /**
-   * Applies a batch and moves the checkpoint in one transaction: a crash anywhere inside leaves
+   * Folds messages into an open batch, in memory only: nothing is written until `commit`. A node's
+   * state comes from the batch once it is touched, else from the committed cache or table.
+   */
+  fold(open: OpenBatch, batch: Iterable<ProjectedMessage>, nodeIdOf: (subject: string) => string): void {
+    const { touched, newlyBroken, skipped } = open;
+    for (const d of batch) {
+      open.count++;
+      open.last = d.position;
+      const nodeId = nodeIdOf(d.subject);
+      const fresh = newlyBroken.get(nodeId);
+      if (fresh) fresh.skipped++;
+      else if (this.broken.has(nodeId)) skipped.set(nodeId, (skipped.get(nodeId) ?? 0) + 1);
+      else if (isUndecodable(d)) newlyBroken.set(nodeId, { message: d, skipped: 0 });
+      else {
+        let t = touched.get(nodeId);
+        if (!t) touched.set(nodeId, (t = { state: this.stateOf(nodeId), size: 0, jobs: new Map(), position: 0, at: '' }));
+        for (const e of d.events) {
+          const before = t.state.jobs[e.data.jobId];
+          t.state = evolve(t.state, e, e.occurredAt);
+          // evolve replaces a job it changes: an event that leaves the job as it was (HostKeyTrusted names a
+          // finished one) does not rewrite its row, so the rows do not depend on where batches end.
+          if (t.state.jobs[e.data.jobId] !== before) t.jobs.set(e.data.jobId, { position: d.position, at: e.occurredAt });
+          t.at = e.occurredAt;
+        }
+        t.position = d.position;
+      }
+    }
+  }
+
+  /**
+   * Writes an open batch and moves the checkpoint in one transaction: a crash anywhere inside leaves
    * both untouched, so the batch is simply applied again. Each node's rows are written once per
    * batch, from its state folded over the whole batch. Nodes broken by this batch are recorded in
    * the same transaction and returned. `beforeCommit` exists for crash tests.
    */
-  applyBatch(batch: readonly ProjectedMessage[], nodeIdOf: (subject: string) => string, beforeCommit?: () => void): NewlyBroken[] {
-    const last = batch.at(-1);
-    if (!last) return [];
-    const touched = new Map<string, Touched>();
-    const newlyBroken = new Map<string, { message: UndecodableMessage; skipped: number }>();
-    const skipped = new Map<string, number>();
+  commit(open: OpenBatch, beforeCommit?: () => void): NewlyBroken[] {
+    if (open.count === 0) return [];
+    const { touched, newlyBroken, skipped } = open;
     this.db.transaction(() => {
-      for (const d of batch) {
-        const nodeId = nodeIdOf(d.subject);
-        const fresh = newlyBroken.get(nodeId);
-        if (fresh) fresh.skipped++;
-        else if (this.broken.has(nodeId)) skipped.set(nodeId, (skipped.get(nodeId) ?? 0) + 1);
-        else if (isUndecodable(d)) newlyBroken.set(nodeId, { message: d, skipped: 0 });
-        else {
-          const t = touched.get(nodeId) ?? { state: this.stateOf(nodeId), size: 0, jobs: new Map(), position: 0, at: '' };
-          for (const e of d.events) {
-            const before = t.state.jobs[e.data.jobId];
-            t.state = evolve(t.state, e, e.occurredAt);
-            // evolve replaces a job it changes: an event that leaves the job as it was (HostKeyTrusted names a
-            // finished one) does not rewrite its row, so the rows do not depend on where batches end.
-            if (t.state.jobs[e.data.jobId] !== before) t.jobs.set(e.data.jobId, { position: d.position, at: e.occurredAt });
-            t.at = e.occurredAt;
-          }
-          t.position = d.position;
-          touched.set(nodeId, t);
-        }
-      }
       // A node broken in this batch still gets the rows folded from its messages before the bad one.
       for (const [nodeId, t] of touched) {
         this.writeRows(nodeId, t);
@@ -118,7 +124,7 @@ export class NodeProjection {
       }
       for (const [nodeId, { message: m, skipped: n }] of newlyBroken) this.putBroken.run(nodeId, m.position, m.reason, m.storedAt, n);
       for (const [nodeId, n] of skipped) this.addSkipped.run(n, nodeId);
-      this.putCheckpoint.run(this.checkpointName, last.position);
+      this.putCheckpoint.run(this.checkpointName, open.last);
       beforeCommit?.();
     })();
     // Only committed states enter the cache: a rolled-back batch leaves it as it was.

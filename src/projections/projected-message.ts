@@ -24,6 +24,6 @@ export const decodeForProjection = (m: RawStoredMessage): ProjectedMessage => {
     return decodeDecision(m.subject, m.position, m.data);
   } catch (e) {
     if (!(e instanceof EventDecodeError)) throw e;
-    return { position: m.position, subject: m.subject, reason: redactStoredText(e.message).slice(0, MAX_REASON), storedAt: m.storedAt };
+    return { position: m.position, subject: m.subject, reason: redactStoredText(e.message).slice(0, MAX_REASON), storedAt: new Date(m.storedAtMs).toISOString() };
   }
 };

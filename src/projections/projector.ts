@@ -4,8 +4,9 @@ import type { Database } from 'better-sqlite3';
 import { AppError } from '../errors/app-error.ts';
 import { READ_BATCH, type EventStore, type RawStoredMessage } from '../eventstore/event-store.ts';
 import type { Logger } from '../logging/logger.ts';
-import { NodeProjection } from './node-projection.ts';
-import { decodeForProjection } from './projected-message.ts';
+import { NodeProjection, type NewlyBroken } from './node-projection.ts';
+import { OpenBatch } from './open-batch.ts';
+import { decodeForProjection, type ProjectedMessage } from './projected-message.ts';
 import { ReadModelQueries } from './read-model-queries.ts';
 import { createReadModelTables, dropReadModelTables, openReadModelDb, renameReadModelTables } from './read-model-schema.ts';
 import { isTransientSqliteError } from './sqlite-errors.ts';
@@ -14,10 +15,15 @@ export const LIVE_CHECKPOINT = 'nodes';
 const REBUILD_CHECKPOINT = 'nodes_rebuild';
 const REBUILD_SUFFIX = '_rebuild';
 /**
- * A catch-up commits one transaction per reader batch: each node's rows and state are written once
- * per batch, so bigger batches mean fewer writes. A caught-up projector gets smaller ones anyway.
+ * A catch-up far behind folds many reader batches into one transaction: each node's rows and state
+ * are written once per transaction, so in a fleet's shape (thousands of nodes, one message each per
+ * reader batch) bigger transactions mean far fewer writes. It commits at this many messages, or
+ * after CATCH_UP_MS, whichever comes first; a caught-up projector commits at once or after the linger.
+ * Memory: at most one folded state per message held (ADR 0090).
  */
-const DEFAULT_BATCH = READ_BATCH;
+const DEFAULT_BATCH = 32_768;
+/** A catch-up transaction commits after this long since its first message, so progress and readers see it move. */
+const DEFAULT_CATCH_UP_MS = 250;
 /**
  * Live messages that arrive within this long of the last commit share the next transaction: a bare
  * BEGIN/COMMIT per message was half the projection's cost under load. A message after a quiet spell
@@ -27,8 +33,12 @@ const DEFAULT_LINGER_MS = 4;
 
 export interface ProjectorOptions {
   dbPath: string;
-  /** Messages per transaction at most (default: the reader's batch, READ_BATCH). */
+  /** Messages per transaction at most (default 32 768); the reader's batches are at most READ_BATCH. */
   batchSize?: number;
+  /** A catch-up transaction commits after this many ms of folding, even below batchSize (default 250). */
+  catchUpMs?: number;
+  /** Messages per reader batch at most (default and cap READ_BATCH); tests make it small to cover many reader batches per transaction. */
+  readBatch?: number;
   logger: Logger;
   /** Test hook: runs inside the batch transaction after the rows and before the commit. */
   beforeCommit?: () => void;
@@ -74,8 +84,8 @@ export class Projector {
   private rebuilding = false;
   private failure: Error | null = null;
   private stall: ProjectorStall | null = null;
-  /** Live messages received but not yet committed; they are read again from the checkpoint if lost. */
-  private pending: RawStoredMessage[] = [];
+  /** Live messages folded but not yet committed; they are read again from the checkpoint if lost. */
+  private open: OpenBatch | null = null;
   private lingerTimer: NodeJS.Timeout | null = null;
   private lastCommitAt = -Infinity;
   /** A commit that failed in the linger timer, outside the follow callback: ends the follow and is rethrown. */
@@ -155,9 +165,9 @@ export class Projector {
       signal.addEventListener('abort', stopFollowing, { once: true });
       this.endFollow = stopFollowing;
       try {
-        await this.store.followRaw(this.position + 1, (raw) => this.receiveLive(raw), { batchSize: this.batchSize, signal: follow.signal });
+        await this.store.followRaw(this.position + 1, (raw, caughtUp) => this.receiveLive(raw, caughtUp), { batchSize: this.readBatch, signal: follow.signal });
         if (this.lingerFailure !== null) throw this.lingerFailure;
-        this.commitPending();
+        this.commitOpen();
         return;
       } catch (e) {
         if (signal.aborted) return;
@@ -172,7 +182,7 @@ export class Projector {
         signal.removeEventListener('abort', stopFollowing);
         this.endFollow = null;
         this.lingerFailure = null;
-        this.dropPending();
+        this.dropOpen();
       }
     }
   }
@@ -181,21 +191,39 @@ export class Projector {
     return this.opts.batchSize ?? DEFAULT_BATCH;
   }
 
-  /** Commits at once when the batch is full or the last commit is older than the linger; else soon after. */
-  private receiveLive(raw: RawStoredMessage[]): void {
+  private get readBatch(): number {
+    return Math.min(this.batchSize, this.opts.readBatch ?? READ_BATCH, READ_BATCH);
+  }
+
+  /** Whether an open batch should commit now although it is below batchSize: it has folded for long enough. */
+  private isRipe(open: OpenBatch): boolean {
+    return performance.now() - open.openedAt >= (this.opts.catchUpMs ?? DEFAULT_CATCH_UP_MS);
+  }
+
+  /**
+   * Folds a reader batch into the open one. Behind the log's end it commits at batchSize or after
+   * catchUpMs; caught up, at once when the last commit is older than the linger, else soon after.
+   */
+  private receiveLive(raw: RawStoredMessage[], caughtUp: boolean): void {
     // A timed commit failed: nothing after it may commit (the checkpoint would pass the failed messages); the follow is ending.
     if (this.lingerFailure !== null) return;
-    for (const m of raw) this.pending.push(m);
+    foldCapped(this.live, raw, this.batchSize, () => (this.open ??= new OpenBatch()), () => this.commitOpen(), (s) => this.store.streamIdOf(s));
+    const open = this.open;
+    if (!open) return;
+    if (!caughtUp) {
+      if (this.isRipe(open)) this.commitOpen();
+      return;
+    }
     const lingerMs = this.opts.lingerMs ?? DEFAULT_LINGER_MS;
     const sinceCommit = performance.now() - this.lastCommitAt;
-    if (this.pending.length >= this.batchSize || sinceCommit >= lingerMs) {
-      this.commitPending();
+    if (sinceCommit >= lingerMs) {
+      this.commitOpen();
       return;
     }
     this.lingerTimer ??= setTimeout(() => {
       this.lingerTimer = null;
       try {
-        this.commitPending();
+        this.commitOpen();
       } catch (e) {
         this.lingerFailure = e;
         this.endFollow?.();
@@ -203,30 +231,26 @@ export class Projector {
     }, lingerMs - sinceCommit);
   }
 
-  private commitPending(): void {
-    const raw = this.pending;
-    this.dropPending();
-    if (raw.length === 0) return;
-    for (let from = 0; from < raw.length; from += this.batchSize) this.applyLive(raw.slice(from, from + this.batchSize));
+  /** Commits the open batch into the live generation (whichever it is now: a rebuild may have swapped it). */
+  private commitOpen(): void {
+    const open = this.open;
+    this.dropOpen();
+    if (!open || open.count === 0) return;
+    this.logBroken(this.live, this.live.commit(open, this.opts.beforeCommit));
+    this.position = open.last;
     this.lastCommitAt = performance.now();
-  }
-
-  private dropPending(): void {
-    if (this.lingerTimer) clearTimeout(this.lingerTimer);
-    this.lingerTimer = null;
-    this.pending = [];
-  }
-
-  private applyLive(raw: RawStoredMessage[]): void {
-    this.apply(this.live, raw, this.opts.beforeCommit);
-    this.position = raw.at(-1)!.position;
     if (this.stall) this.opts.logger.info({ checkpoint: this.position, attempts: this.stall.attempts }, 'projector: recovered');
     this.stall = null;
     this.events.emit('advanced', this.position);
   }
 
-  private apply(into: NodeProjection, raw: RawStoredMessage[], beforeCommit?: () => void): void {
-    const broken = into.applyBatch(raw.map(decodeForProjection), (s) => this.store.streamIdOf(s), beforeCommit);
+  private dropOpen(): void {
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    this.lingerTimer = null;
+    this.open = null;
+  }
+
+  private logBroken(into: NodeProjection, broken: NewlyBroken[]): void {
     for (const { nodeId, message } of broken) {
       this.opts.logger.error(
         { code: 'EVENT_INVALID', nodeId, position: message.position, reason: message.reason, projection: into.checkpointName },
@@ -296,21 +320,51 @@ export class Projector {
     }
   }
 
-  /** Applies the log from `from` to `upTo` to another generation, through the same decoding as the live one. */
+  /**
+   * Applies the log from `from` to `upTo` to another generation, through the same decoding and the
+   * same transactions (batchSize, catchUpMs) as a catch-up; the last one ends exactly at `upTo`.
+   */
   private async replay(into: NodeProjection, from: number, upTo: number, onApplied: (position: number, count: number) => void): Promise<void> {
     const done = new AbortController();
+    let open: OpenBatch | null = null;
+    const commit = (): void => {
+      const b = open;
+      open = null;
+      if (!b || b.count === 0) return;
+      this.logBroken(into, into.commit(b));
+      onApplied(b.last, b.count);
+    };
     await this.store.followRaw(
       from,
       (raw) => {
         if (done.signal.aborted) return;
-        const upToTarget = raw.filter((m) => m.position <= upTo);
-        if (upToTarget.length > 0) {
-          this.apply(into, upToTarget);
-          onApplied(upToTarget.at(-1)!.position, upToTarget.length);
-        }
-        if (raw.at(-1)!.position >= upTo) done.abort();
+        const reached = raw.at(-1)!.position >= upTo;
+        const upToTarget = reached ? raw.filter((m) => m.position <= upTo) : raw;
+        foldCapped(into, upToTarget, this.batchSize, () => (open ??= new OpenBatch()), commit, (s) => this.store.streamIdOf(s));
+        if (reached || (open && this.isRipe(open))) commit();
+        if (reached) done.abort();
       },
-      { batchSize: this.batchSize, signal: done.signal },
+      { batchSize: this.readBatch, signal: done.signal },
     );
   }
 }
+
+/** Decodes and folds reader messages into the open batch, committing it each time it holds `cap` messages. */
+const foldCapped = (
+  into: NodeProjection,
+  raw: readonly RawStoredMessage[],
+  cap: number,
+  openBatch: () => OpenBatch,
+  commit: () => void,
+  nodeIdOf: (subject: string) => string,
+): void => {
+  for (let from = 0; from < raw.length; ) {
+    const open = openBatch();
+    const to = Math.min(raw.length, from + cap - open.count);
+    const decoded: ProjectedMessage[] = [];
+    for (let i = from; i < to; i++) decoded.push(decodeForProjection(raw[i]!));
+    into.fold(open, decoded, nodeIdOf);
+    from = to;
+    if (open.count >= cap) commit();
+  }
+};

@@ -2,11 +2,12 @@ import type { NodeState } from '../events/node-state.ts';
 
 /**
  * Budget of the folded-state cache, in characters of the states' stored JSON. 10,000 nodes at rest
- * take 3.4 M characters and 5.3 MB of heap (bench:eventstore); a node with an active job takes a
- * few times more, so the budget holds a busy fleet of that size and caps the cache however many
- * nodes there are.
+ * take 3.4 M characters and 5.3 MB of heap (bench:eventstore); mid-provision, with an active job
+ * each, 14.9 M. The budget holds such a busy fleet: a replay that interleaves more nodes than fit
+ * visits them round-robin, the worst case of least-recently-used, and every state would be re-read
+ * and re-parsed from SQLite (ADR 0090). It caps the cache however many nodes there are.
  */
-export const STATE_CACHE_BUDGET = 8_000_000;
+export const STATE_CACHE_BUDGET = 16_000_000;
 
 /**
  * The folded states the projection keeps so that replay does not re-read and re-parse them every
