@@ -50,7 +50,7 @@ describe('a message that does not decode', () => {
     live.start();
     const queries = new ReadModelQueries(live.db);
     for (const n of ['node-a', 'node-b', 'node-c']) await request(n);
-    expect(await live.waitFor(await store.lastPosition(), 10_000)).toBe(true);
+    expect(await live.waitFor(await store.lastPosition(), 30_000)).toBe(true);
     const bBefore = queries.getNode('node-b');
     expect(bBefore?.projection).toEqual({ broken: false, position: null, reason: null, at: null, skipped: 0 });
 
@@ -64,7 +64,7 @@ describe('a message that does not decode', () => {
     await start('node-a');
     await request('node-d');
     const end = await store.lastPosition();
-    expect(await live.waitFor(end, 10_000)).toBe(true);
+    expect(await live.waitFor(end, 30_000)).toBe(true);
 
     expect(live.error).toBeNull();
     expect(queries.getNode('node-a')).toMatchObject({ status: 'acquiring', projection: { broken: false } });
@@ -94,7 +94,7 @@ describe('a message that does not decode', () => {
     const dbPath = join(dir, 'restart.db');
     const first = new Projector(store, { dbPath, logger });
     first.start();
-    expect(await first.waitFor(await store.lastPosition(), 10_000)).toBe(true);
+    expect(await first.waitFor(await store.lastPosition(), 30_000)).toBe(true);
     await first.stop();
     first.close();
 
@@ -102,7 +102,7 @@ describe('a message that does not decode', () => {
     await request('node-e');
     const second = new Projector(store, { dbPath, logger });
     second.start();
-    expect(await second.waitFor(await store.lastPosition(), 10_000)).toBe(true);
+    expect(await second.waitFor(await store.lastPosition(), 30_000)).toBe(true);
     const queries = new ReadModelQueries(second.db);
     expect(queries.getNode('node-b')?.projection).toMatchObject({ broken: true, skipped: 3 });
     expect(queries.getNode('node-e')?.projection.broken).toBe(false);

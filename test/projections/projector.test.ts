@@ -162,23 +162,23 @@ describe('projector', () => {
   it('commits a lone live message at once, and coalesces the ones right after it into one transaction with the checkpoint', async () => {
     const dbPath = join(dir, 'linger.db');
     let commits = 0;
-    const live = new Projector(store, { dbPath, logger, lingerMs: 1_500, beforeCommit: () => void commits++ });
+    const live = new Projector(store, { dbPath, logger, lingerMs: 5_000, beforeCommit: () => void commits++ });
     live.start();
     expect(await live.waitFor(await store.lastPosition(), 20_000)).toBe(true);
-    await new Promise((r) => setTimeout(r, 1_600));
+    await new Promise((r) => setTimeout(r, 5_100));
 
     const before = commits;
     const first = 1_000;
     await driveNode(first);
     const lone = await store.lastPosition();
-    // Well inside the 1.5 s linger: a message after a quiet spell does not wait for company.
-    expect(await live.waitFor(lone, 1_000)).toBe(true);
+    // Well inside the 5 s linger: a message after a quiet spell does not wait for company.
+    expect(await live.waitFor(lone, 4_000)).toBe(true);
     expect(commits - before).toBe(1);
 
     for (let i = 1; i <= 3; i++) await driveNode(first + 5 * i);
     const last = await store.lastPosition();
     expect(last - lone).toBeGreaterThanOrEqual(3);
-    expect(await live.waitFor(last, 10_000)).toBe(true);
+    expect(await live.waitFor(last, 20_000)).toBe(true);
     // Appended within the linger after the first commit: one more transaction, not one per message (2 if appending outlasted it).
     expect(commits - before - 1).toBeLessThanOrEqual(2);
     await live.stop();

@@ -41,7 +41,7 @@ describe('transient SQLite errors', () => {
   it('retries a full disk with backoff, then catches up to exactly what a clean replay builds', async () => {
     const live = new Projector(store, { dbPath: join(dir, 'live.db'), logger, batchSize: 10, maxRetryDelayMs: 200 });
     live.start();
-    expect(await live.waitFor(await store.lastPosition(), 10_000)).toBe(true);
+    expect(await live.waitFor(await store.lastPosition(), 30_000)).toBe(true);
 
     // The database may not grow past its current size: every new page is SQLITE_FULL, as on a full disk.
     const pages = live.db.pragma('page_count', { simple: true }) as number;
@@ -57,7 +57,7 @@ describe('transient SQLite errors', () => {
     expect(lines.some((l) => l.includes('SQLITE_FULL') && l.includes('retrying'))).toBe(true);
 
     live.db.pragma('max_page_count = 1073741823');
-    expect(await live.waitFor(end, 10_000)).toBe(true);
+    expect(await live.waitFor(end, 30_000)).toBe(true);
     expect(live.retrying).toBeNull();
     expect(live.error).toBeNull();
     await live.stop();
@@ -67,7 +67,7 @@ describe('transient SQLite errors', () => {
 
     const clean = new Projector(store, { dbPath: join(dir, 'clean.db'), logger });
     clean.start();
-    expect(await clean.waitFor(end, 10_000)).toBe(true);
+    expect(await clean.waitFor(end, 30_000)).toBe(true);
     await clean.stop();
     expect(recovered).toEqual(new ReadModelQueries(clean.db).dump());
     clean.close();
