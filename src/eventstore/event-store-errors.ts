@@ -1,3 +1,6 @@
+import { TimeoutError } from '@nats-io/transport-node';
+import { jserrors } from '@nats-io/jetstream/internal';
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { AppError } from '../errors/app-error.ts';
 
 export class WrongExpectedVersion extends AppError {
@@ -41,10 +44,6 @@ export class NatsVersionUnsupported extends AppError {
 }
 
 /**
- * No JetStream answered an append in time (a cluster electing a stream leader, a server down).
- * Retryable: the append carries its msgID, so a retry of a write that was stored is a duplicate.
- */
-/**
  * A read answered by a replica that is behind (direct gets may be served by any current-enough
  * follower of a replicated stream): the read is retried, never folded as if it were the whole stream.
  */
@@ -54,8 +53,29 @@ export class StaleRead extends AppError {
   }
 }
 
+/**
+ * No JetStream answered an append in time (a cluster electing a stream leader, a server down), or
+ * the leader still holds a copy of the same msgID in flight. Retryable: the append carries its
+ * msgID, so a retry of a write that was stored is a duplicate.
+ */
 export class EventStoreUnavailable extends AppError {
   constructor(streamId: string, cause: unknown) {
     super('EVENTSTORE_UNAVAILABLE', `the event store did not answer the append to ${streamId}: ${cause instanceof Error ? cause.message : String(cause)}`, true, { streamId });
   }
 }
+
+/** "duplicate message id is in process": a clustered leader is still storing a copy with this msgID. */
+const DUPLICATE_MESSAGE_IN_PROCESS = 10158;
+
+/** What a failed append means to its caller: a version conflict, a retryable outage, or itself. */
+export const appendFailure = (streamId: string, expectedVersion: number, e: unknown): unknown => {
+  // The client reports "no responders" as JetStreamNotEnabled.
+  if (e instanceof jserrors.JetStreamNotEnabled || e instanceof TimeoutError) return new EventStoreUnavailable(streamId, e);
+  if (!(e instanceof JetStreamApiError)) return e;
+  if (e.code === DUPLICATE_MESSAGE_IN_PROCESS) return new EventStoreUnavailable(streamId, e);
+  if (e.code === JetStreamApiCodes.StreamWrongLastSequence) {
+    const m = /wrong last sequence: (\d+)/.exec(e.message);
+    return new WrongExpectedVersion(streamId, expectedVersion, m?.[1] ? Number(m[1]) : null);
+  }
+  return e;
+};

@@ -1,6 +1,5 @@
-import { TimeoutError, type NatsConnection } from '@nats-io/transport-node';
-import { jserrors } from '@nats-io/jetstream/internal';
-import { DeliverPolicy, JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { AppError } from '../errors/app-error.ts';
 import type { Logger } from '../logging/logger.ts';
 import { TOKEN_SAFE_ID } from '../events/ids.ts';
@@ -9,7 +8,7 @@ import type { EventEnvelope } from '../events/envelope.ts';
 import { assertServerSupportsReplicas, connectNats, type NatsTarget } from './nats-connection.ts';
 import { durableConsumerState, ensureDurableConsumer, type Delivery, type DurableConsumerSpec, type DurableConsumerState } from './durable-consumers.ts';
 import { ensureCaptureStream, ensureEventStream } from './stream-config.ts';
-import { EventStoreUnavailable, WrongExpectedVersion } from './event-store-errors.ts';
+import { appendFailure } from './event-store-errors.ts';
 import { pingNats, subscribeJson, type PingResult } from './core-nats.ts';
 
 export { EventStoreConfigError, EventStoreUnavailable, NatsVersionUnsupported, StreamConfigMismatch, WrongExpectedVersion } from './event-store-errors.ts';
@@ -113,13 +112,8 @@ export class EventStore {
     } catch (e) {
       // No in-client retries: with them a saga worker stalled nodes across a nats-server kill -9
       // (saga-workers.test.ts). During an election the caller retries instead: the saga by redelivery,
-      // an API client on 503 with its idempotency key. The client reports "no responders" as JetStreamNotEnabled.
-      if (e instanceof jserrors.JetStreamNotEnabled || e instanceof TimeoutError) throw new EventStoreUnavailable(streamId, e);
-      if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamWrongLastSequence) {
-        const m = /wrong last sequence: (\d+)/.exec(e.message);
-        throw new WrongExpectedVersion(streamId, o.expectedVersion, m?.[1] ? Number(m[1]) : null);
-      }
-      throw e;
+      // an API client on 503 with its idempotency key.
+      throw appendFailure(streamId, o.expectedVersion, e);
     }
   }
 
