@@ -1,6 +1,6 @@
 /**
  * Fleet-scale bench (issue 13, part 4): one `pressluft serve` process on embedded defaults (its own
- * nats-server, the built-in Hetzner simulator with 1 s actions), as a child process, so RSS is its own.
+ * nats-server; the Hetzner simulator with 1 s actions, see FLEET_SIM), as a child process, so RSS is its own.
  *
  *   FLEET_N=10000 node --import tsx bench/fleet.ts       (npm run bench:fleet; FLEET_N for quick runs)
  *
@@ -17,6 +17,13 @@
  * guard (TARGET_FORBIDDEN) without an Ansible run; 10 000 ansible-playbook processes would measure
  * Python for an hour on 2 cores. FLEET_ANSIBLE=1 instead points the nodes at a TCP listener and runs
  * the trivial local playbook (test/app/fixtures/provision-local.yml): for small N only.
+ *
+ * FLEET_SIM=outside|inside|both (default both, in that order): `outside` starts the simulator in its own
+ * process on 127.0.0.1 (`pressluft hcloud-sim`, 1 s actions) and points serve at it with HCLOUD_ENDPOINT /
+ * HCLOUD_TOKEN, as Hetzner is outside in production; `inside` is a new user's embedded default, the
+ * simulator's 10 000 servers in the serve process. Each run prints its own tables, then a summary of both
+ * (RSS at rest, heap, idle heap reductions, accepted/s vs the raw baseline, serve CPU ms per POST, load).
+ * MALLOC_ARENA_MAX, when set, is passed to the serve process.
  *
  * FLEET_ROLE=api runs only the POSTs, into a serve process without a saga: the API's own cost.
  *
@@ -36,6 +43,15 @@ const N = Number(process.env.FLEET_N ?? 10_000);
 const CLIENTS = Number(process.env.FLEET_CLIENTS ?? 50);
 const BASELINE_N = Number(process.env.FLEET_BASELINE_N ?? Math.min(N, 10_000));
 const ANSIBLE = process.env.FLEET_ANSIBLE === '1';
+/** Where the Hetzner simulator runs: `outside` (its own process, as Hetzner is in production), `inside` (the embedded default), or `both`, one after the other. */
+const SIM_MODES = ((): Array<'inside' | 'outside'> => {
+  const v = process.env.FLEET_SIM ?? 'both';
+  if (v === 'inside' || v === 'outside') return [v];
+  if (v === 'both') return ['outside', 'inside'];
+  throw new Error(`FLEET_SIM must be inside, outside or both, not ${v}`);
+})();
+/** Passed through to the serve process when set (glibc's malloc arenas; measured in docs/deployment.md, "Sizing"). */
+const MALLOC_ENV: NodeJS.ProcessEnv = process.env.MALLOC_ARENA_MAX ? { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX } : {};
 /** A directory: a heap snapshot of the serve process is written there at rest. */
 const HEAP_DIR = process.env.FLEET_HEAP_SNAPSHOT_DIR;
 const ROOT = join(import.meta.dirname, '..');
@@ -226,10 +242,58 @@ const fakeSshd = async (): Promise<{ port: number; server: Server }> => {
   return { port: (server.address() as { port: number }).port, server };
 };
 
+/** What the summary at the end shows of one run. */
+interface FleetRun {
+  sim: 'inside' | 'outside';
+  restMb: number;
+  simRestMb: number;
+  heap: string;
+  perSecond: number;
+  baselineMean: number;
+  cpuMsPerPost: number;
+  baselineCpuMsPerPost: number;
+  loadDuringPosts: string;
+  heapReductions: number;
+}
+
+/** The simulator in its own process on loopback (the CLI's `hcloud-sim`), 1 s actions as the built-in one. */
+const startOutsideSimulator = async (serveMain: string): Promise<{ endpoint: string; token: string; pid: number; child: ChildProcess }> => {
+  const simPort = await freeLoopbackPort();
+  const simToken = `fleet-sim-${TOKEN}`;
+  const sim = spawnChild([serveMain, 'hcloud-sim', '--host', '127.0.0.1', '--port', String(simPort), '--token', simToken, '--action-duration-ms', '1000'], {});
+  let out = '';
+  sim.stdout!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-10_000)));
+  const endpoint = await waitFor('simulator listening', () => /HCLOUD_ENDPOINT=(http:\/\/127\.0\.0\.1:\d+\/v1)/.exec(out)?.[1] ?? (sim.exitCode !== null ? Promise.reject(new Error(`simulator exited:\n${out}`)) : null), 60_000);
+  return { endpoint, token: simToken, pid: sim.pid!, child: sim };
+};
+
 const main = async (): Promise<void> => {
-  process.stdout.write(`serve from ${process.env.FLEET_BUILD === 'dist' ? 'dist/' : `${SRC_ROOT}/src`}\nN=${N} nodes, ${CLIENTS} concurrent keep-alive clients (node:http Agent), baseline N=${BASELINE_N}; ${ANSIBLE ? 'local playbook runs' : 'sshPort 22: every provider request, then TARGET_FORBIDDEN, no Ansible'}\n`);
-  process.stdout.write(`load average before: ${loadAverage()}\n\n`);
+  process.stdout.write(`serve from ${process.env.FLEET_BUILD === 'dist' ? 'dist/' : `${SRC_ROOT}/src`}\nN=${N} nodes, ${CLIENTS} concurrent keep-alive clients (node:http Agent), baseline N=${BASELINE_N}; ${ANSIBLE ? 'local playbook runs' : 'sshPort 22: every provider request, then TARGET_FORBIDDEN, no Ansible'}; simulator ${SIM_MODES.join(', then ')}${MALLOC_ENV.MALLOC_ARENA_MAX ? `; MALLOC_ARENA_MAX=${MALLOC_ENV.MALLOC_ARENA_MAX}` : ''}\n`);
   const serveMain = buildServe();
+  const runs: FleetRun[] = [];
+  for (const sim of SIM_MODES) runs.push(await fleetRun(serveMain, sim));
+  process.stdout.write(`\n## Summary (uptime at the end: ${loadAverage()})\n\n`);
+  process.stdout.write(
+    `${table(
+      ['simulator', 'serve RSS at rest MB', 'simulator process RSS at rest MB', 'serve heap at rest', 'idle heap reductions', 'accepted/s (raw baseline mean)', 'serve CPU ms per POST (baseline)', 'load during POSTs'],
+      runs.map((r) => [
+        r.sim === 'inside' ? 'inside serve (embedded default)' : 'own process on loopback',
+        fmt(r.restMb, 1),
+        r.sim === 'inside' ? '(in serve)' : fmt(r.simRestMb, 1),
+        r.heap,
+        fmt(r.heapReductions),
+        `${fmt(r.perSecond)} (${fmt(r.baselineMean)})`,
+        `${fmt(r.cpuMsPerPost, 2)} (${fmt(r.baselineCpuMsPerPost, 2)})`,
+        r.loadDuringPosts,
+      ]),
+    )}\n`,
+  );
+};
+
+const fleetRun = async (serveMain: string, simMode: 'inside' | 'outside'): Promise<FleetRun> => {
+  process.stdout.write(`\n# Simulator ${simMode === 'inside' ? 'inside the serve process (embedded default)' : 'in its own process on loopback (as Hetzner is outside in production)'}\n\nload average before: ${loadAverage()}\n\n`);
+  const outsideSim = simMode === 'outside' ? await startOutsideSimulator(serveMain) : null;
+  const outsideSimChild = outsideSim?.child;
 
   // (a) the raw baseline before ours starts, and again once ours is at rest: the machine's load moves.
   const baselineBefore = await runBaseline();
@@ -242,6 +306,8 @@ const main = async (): Promise<void> => {
     PRESSLUFT_DATA_DIR: join(dataDir, 'data'),
     PRESSLUFT_PORT: String(port),
     PRESSLUFT_API_TOKEN: TOKEN,
+    ...MALLOC_ENV,
+    ...(outsideSim ? { HCLOUD_ENDPOINT: outsideSim.endpoint, HCLOUD_TOKEN: outsideSim.token } : {}),
     ...(ANSIBLE ? { PRESSLUFT_PLAYBOOK: join(ROOT, 'test', 'app', 'fixtures', 'provision-local.yml') } : {}),
   };
   const nodeArgs = (process.env.FLEET_NODE_ARGS ?? '').split(' ').filter(Boolean);
@@ -253,14 +319,23 @@ const main = async (): Promise<void> => {
     if (log.length > 1_000_000) log = log.slice(-200_000);
   });
   const logBytes = { n: 0 };
-  serve.stdout!.on('data', (d: Buffer) => (logBytes.n += d.length));
-  const simEndpoint = await waitFor('serve ready', () => /"endpoint":"(http:\/\/127\.0\.0\.1:\d+)\/v1"/.exec(log)?.[1] ?? (serve.exitCode !== null ? Promise.reject(new Error(`serve exited:\n${log}`)) : null), 120_000);
+  const heapReductions = { n: 0, lines: [] as string[] };
+  serve.stdout!.on('data', (d: Buffer) => {
+    logBytes.n += d.length;
+    for (const line of d.toString().split('\n').filter((l) => l.includes('heap reduced'))) {
+      heapReductions.n++;
+      heapReductions.lines.push(`${new Date().toISOString()} ${line}`);
+    }
+  });
+  const simEndpoint = outsideSim
+    ? outsideSim.endpoint.replace(/\/v1$/, '')
+    : await waitFor('serve ready', () => /"endpoint":"(http:\/\/127\.0\.0\.1:\d+)\/v1"/.exec(log)?.[1] ?? (serve.exitCode !== null ? Promise.reject(new Error(`serve exited:\n${log}`)) : null), 120_000);
   await waitFor('API', () => (/API at http/.test(log) ? true : null), 120_000);
   const servePid = serve.pid!;
   const natsPid = await waitFor('nats-server pid', () => findNatsPid(join(dataDir, 'data')) || null, 10_000);
   const boot = { serve: procStatus(servePid).VmRSS ?? NaN, nats: procStatus(natsPid).VmRSS ?? NaN };
   const bootHeap = await heapFigures(port);
-  const sampler = rssSampler({ serve: servePid, nats: natsPid });
+  const sampler = rssSampler({ serve: servePid, nats: natsPid, ...(outsideSim ? { sim: outsideSim.pid } : {}) });
   const cpu0 = { serve: cpuSeconds(servePid), nats: cpuSeconds(natsPid) };
   const loadBeforeOurs = loadAverage();
 
@@ -285,15 +360,22 @@ const main = async (): Promise<void> => {
     2_000,
   );
   const allTerminalS = (nowMs() - startAll) / 1000;
+  const terminalAt = new Date().toISOString();
   const peak = { serve: procStatus(servePid).VmHWM ?? NaN, nats: procStatus(natsPid).VmHWM ?? NaN };
   const cpuAll = { serve: cpuSeconds(servePid) - cpu0.serve, nats: cpuSeconds(natsPid) - cpu0.nats };
 
   // At rest: the saga has nothing left to do; let timers (30 s request timeouts) and GC settle, then sample for 10 s.
+  // The idle heap reduction (src/app/idle-heap-reducer.ts) comes 15 s after the loop quietens, which at 10 000
+  // nodes was 45 s after the last job; so wait for its log line (at most 120 s), then 10 s more, then sample.
   await sleep(35_000);
+  const reducedBy = Date.now() + 85_000;
+  while (heapReductions.n === 0 && Date.now() < reducedBy) await sleep(1_000);
+  if (heapReductions.n > 0) await sleep(10_000);
+  const restStartedAt = new Date().toISOString();
   sampler.reset();
   await sleep(10_000);
   sampler.stop();
-  const rest = { serve: median(sampler.samples.serve!), nats: median(sampler.samples.nats!), serveMin: Math.min(...sampler.samples.serve!), serveMax: Math.max(...sampler.samples.serve!) };
+  const rest = { serve: median(sampler.samples.serve!), nats: median(sampler.samples.nats!), sim: outsideSim ? median(sampler.samples.sim!) : NaN, serveMin: Math.min(...sampler.samples.serve!), serveMax: Math.max(...sampler.samples.serve!) };
   const restHeap = await heapFigures(port);
   const restSplit = rssSplit(servePid);
 
@@ -339,10 +421,12 @@ const main = async (): Promise<void> => {
       [
         ['pressluft serve (all)', mb(boot.serve), mb(peak.serve), `${mb(rest.serve)} (min ${mb(rest.serveMin)}, max ${mb(rest.serveMax)})`, fmt(cpuAll.serve, 1)],
         ['nats-server', mb(boot.nats), mb(peak.nats), mb(rest.nats), fmt(cpuAll.nats, 1)],
+        ...(outsideSim ? [['Hetzner simulator (own process)', '', mb(procStatus(outsideSim.pid).VmHWM ?? NaN), mb(rest.sim), fmt(cpuSeconds(outsideSim.pid), 1)]] : []),
       ],
     )}\n\n`,
   );
   process.stdout.write(`serve after boot: ${bootHeap}\n`);
+  process.stdout.write(`idle heap reductions logged by serve: ${heapReductions.n} (all terminal at ${terminalAt}; RSS at rest sampled from ${restStartedAt})\n${heapReductions.lines.map((l) => `  ${l}\n`).join('')}`);
   process.stdout.write(`serve at rest: ${restHeap}; RSS anonymous ${mb(restSplit.anonKb)} MB, file-backed ${mb(restSplit.fileKb)} MB; log written ${fmt(logBytes.n / 2 ** 20, 1)} MB\n`);
   process.stdout.write(`jobs: ${JSON.stringify(counts)}; all terminal ${fmt(allTerminalS, 1)} s after the first POST\n\n`);
 
@@ -362,9 +446,32 @@ const main = async (): Promise<void> => {
         ['RSS of serve at rest after N nodes', `${mb(rest.serve)} MB`, '<= 200 MB', verdict(rest.serve / 1024, 200, false)],
         ['POST /v1/nodes accepted/s', `${fmt(ours.perSecond)} (${ratios})`, '>= 1 000', verdict(ours.perSecond, 1000)],
         ['provider requests per provision', fmt(perProvision, 2), '<= 3', verdict(perProvision, 3, false)],
+        ['serve CPU per accepted POST (saga alongside)', `${fmt((1000 * cpuPost.serve) / N, 2)} ms (raw baseline ${fmt((1000 * (baselineBefore.cpu + baselineAfter.cpu)) / (2 * BASELINE_N), 2)} ms)`, '< 1 ms for 1 000/s on one core', ''],
       ],
     )}\n`,
   );
+  // The next run must not share the cores with this one.
+  await stopChild(serve);
+  if (outsideSimChild) await stopChild(outsideSimChild);
+  return {
+    sim: simMode,
+    restMb: rest.serve / 1024,
+    simRestMb: rest.sim / 1024,
+    heap: restHeap.replace(/ \(used\/total MB by space.*\)/, ''),
+    perSecond: ours.perSecond,
+    baselineMean,
+    cpuMsPerPost: (1000 * cpuPost.serve) / N,
+    baselineCpuMsPerPost: (1000 * (baselineBefore.cpu + baselineAfter.cpu)) / (2 * BASELINE_N),
+    loadDuringPosts: `${loadBeforeOurs} -> ${loadAfterOurs}`,
+    heapReductions: heapReductions.n,
+  };
+};
+
+const stopChild = async (child: ChildProcess): Promise<void> => {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await Promise.race([gone, sleep(20_000)]);
 };
 
 /**

@@ -10,6 +10,7 @@ import { natsConnectionOptions } from '../eventstore/nats-auth.ts';
 import type { NodeConnectionOptions } from '@nats-io/transport-node';
 import { embeddedNatsTarget, startEmbeddedNats } from './embedded-nats.ts';
 import { assertLogNotBehind } from './log-position-guard.ts';
+import { startIdleHeapReducer } from './idle-heap-reducer.ts';
 import { createLogger, type Logger } from '../logging/logger.ts';
 import { Projector } from '../projections/projector.ts';
 import { ReadModelQueries } from '../projections/read-model-queries.ts';
@@ -176,6 +177,9 @@ export const startControlPlane = async (config: Config, o: ControlPlaneOverrides
       await saga.start();
       cleanups.push(named('saga', () => saga!.stop()));
     }
+    // Hands the heap of a burst back once the process falls idle (V8 alone does not, in Node).
+    const heapReducer = startIdleHeapReducer(logger);
+    cleanups.push(named('idle heap reducer', async () => heapReducer.stop()));
     return {
       config, logger, store, repo, metrics, saga, api, url, apiToken, simulator, nats, stop, fatal,
       get projector() {
