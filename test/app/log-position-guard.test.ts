@@ -68,6 +68,6 @@ describe('a control plane on a log that moved backwards', () => {
     await expect(startControlPlane(config, { logger })).rejects.toMatchObject({ code: 'EVENT_LOG_BEHIND_READ_MODEL', details: { lastPosition: 0, readModelCheckpoint: 1 } });
     // The refused start left no server behind: a fresh start on an intact log would not find the store in use.
     const { serversUsingConfig } = await import('../../src/eventstore/nats-stale-server.ts');
-    expect(await serversUsingConfig(join(dir, 'nats', 'nats-server.conf'))).toEqual([]);
+    await expect.poll(() => serversUsingConfig(join(dir, 'nats', 'nats-server.conf')), { timeout: 15_000 }).toEqual([]);
   });
 });
