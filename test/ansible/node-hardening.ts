@@ -111,6 +111,19 @@ const bannedIps = async (s: TestNodeSession, jail: string): Promise<string[]> =>
   return (/Banned IP list:\s*(.*)$/m.exec(r.stdout)?.[1] ?? '').split(/\s+/).filter(Boolean);
 };
 
+const BLOCKED = /^(000|closed)$/;
+
+// fail2ban lists an address as banned before its ban action has inserted the firewall rule (and as
+// unbanned before the rule is gone), so the test waits for the firewall to act, within a bound.
+const probeUntil = async (s: TestNodeSession, probe: string, blocked: boolean, boundMs = 20_000): Promise<string> => {
+  let seen = (await inClient(s, probe)).stdout.trim();
+  for (const until = Date.now() + boundMs; BLOCKED.test(seen) !== blocked && Date.now() < until; ) {
+    await new Promise((ok) => setTimeout(ok, 250));
+    seen = (await inClient(s, probe)).stdout.trim();
+  }
+  return seen;
+};
+
 export const registerHardeningTests = (session: () => TestNodeSession): void => {
   it('answers 403 to bad requests in every WAF category and lets ordinary WordPress requests through', async () => {
     const s = session();
@@ -131,7 +144,7 @@ export const registerHardeningTests = (session: () => TestNodeSession): void => 
     const s = session();
     await prepareNode(s);
     expect(await bannedIps(s, j.jail)).not.toContain(j.from);
-    expect((await inClient(s, j.probe(j.from, s.linkAddr))).stdout.trim()).not.toMatch(/^(000|closed)$/);
+    expect((await inClient(s, j.probe(j.from, s.linkAddr))).stdout.trim()).not.toMatch(BLOCKED);
 
     const firstFailure = Date.now();
     const fail = (n: number) => inClient(s, Array.from({ length: n }, () => j.failure(j.from, s.linkAddr)).join('\n'));
@@ -166,12 +179,12 @@ export const registerHardeningTests = (session: () => TestNodeSession): void => 
     expect(seenAfterS).toBeLessThan(j.findtimeS);
 
     // The ban acts: the node's firewall refuses the banned client; another client still gets through.
-    expect((await inClient(s, j.probe(j.from, s.linkAddr))).stdout.trim()).toMatch(/^(000|closed)$/);
-    expect((await inClient(s, j.probe(OTHER_CLIENT, s.linkAddr))).stdout.trim()).not.toMatch(/^(000|closed)$/);
+    expect(await probeUntil(s, j.probe(j.from, s.linkAddr), true)).toMatch(BLOCKED);
+    expect((await inClient(s, j.probe(OTHER_CLIENT, s.linkAddr))).stdout.trim()).not.toMatch(BLOCKED);
 
     const unban = await inNode(s, `fail2ban-client set ${j.jail} unbanip ${j.from}`);
     expect(unban.exitCode).toBe(0);
     expect(await bannedIps(s, j.jail)).not.toContain(j.from);
-    expect((await inClient(s, j.probe(j.from, s.linkAddr))).stdout.trim()).not.toMatch(/^(000|closed)$/);
+    expect(await probeUntil(s, j.probe(j.from, s.linkAddr), false)).not.toMatch(BLOCKED);
   }, 240_000);
 };
