@@ -45,6 +45,8 @@ const DOMAIN: Record<string, { status: number; code: ApiErrorCode }> = {
   NODE_NOT_FOUND: { status: 404, code: 'not_found' },
   JOB_NOT_FOUND: { status: 404, code: 'not_found' },
   NODE_EXISTS: { status: 409, code: 'conflict' },
+  // The node's stream kept changing under the command through every retry of the handler.
+  WRONG_EXPECTED_VERSION: { status: 409, code: 'conflict' },
   JOB_ACTIVE: { status: 409, code: 'job_active' },
   JOB_NOT_CANCELLABLE: { status: 409, code: 'job_not_cancellable' },
   SSH_USER_UNSUPPORTED: { status: 422, code: 'ssh_user_unsupported' },
@@ -52,7 +54,7 @@ const DOMAIN: Record<string, { status: number; code: ApiErrorCode }> = {
   PLAYBOOK_DIGEST_MISMATCH: { status: 409, code: 'playbook_digest_mismatch' },
   // A node whose log holds a message that does not decode (ADR 0012): its state cannot be folded.
   EVENT_INVALID: { status: 409, code: 'node_unreadable' },
-  // The log had no leader for ~10 s of retries (an election in a cluster): try again, nothing was appended twice.
+  // An append without an answer (a leader election in a cluster): try again, nothing is appended twice.
   EVENTSTORE_UNAVAILABLE: { status: 503, code: 'not_ready' },
 };
 
