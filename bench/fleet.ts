@@ -23,7 +23,9 @@
  * HCLOUD_TOKEN, as Hetzner is outside in production; `inside` is a new user's embedded default, the
  * simulator's 10 000 servers in the serve process. Each run prints its own tables, then a summary of both
  * (RSS at rest, heap, idle heap reductions, accepted/s vs the raw baseline, serve CPU ms per POST, load).
- * MALLOC_ARENA_MAX, when set, is passed to the serve process.
+ * Every MALLOC_* variable that is set (glibc's malloc tunables, e.g. MALLOC_ARENA_MAX, MALLOC_TRIM_THRESHOLD_,
+ * MALLOC_MMAP_THRESHOLD_; docs/deployment.md, "Memory after a burst") is passed to the serve process.
+ * FLEET_REST_MS sets how long the RSS at rest is sampled (default 10 000 ms).
  *
  * FLEET_ROLE=api runs only the POSTs, into a serve process without a saga: the API's own cost.
  *
@@ -51,7 +53,8 @@ const SIM_MODES = ((): Array<'inside' | 'outside'> => {
   throw new Error(`FLEET_SIM must be inside, outside or both, not ${v}`);
 })();
 /** Passed through to the serve process when set (glibc's malloc arenas; measured in docs/deployment.md, "Sizing"). */
-const MALLOC_ENV: NodeJS.ProcessEnv = process.env.MALLOC_ARENA_MAX ? { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX } : {};
+const MALLOC_ENV: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('MALLOC_')));
+const REST_MS = Number(process.env.FLEET_REST_MS ?? 10_000);
 /** A directory: a heap snapshot of the serve process is written there at rest. */
 const HEAP_DIR = process.env.FLEET_HEAP_SNAPSHOT_DIR;
 const ROOT = join(import.meta.dirname, '..');
@@ -268,7 +271,7 @@ const startOutsideSimulator = async (serveMain: string): Promise<{ endpoint: str
 };
 
 const main = async (): Promise<void> => {
-  process.stdout.write(`serve from ${process.env.FLEET_BUILD === 'dist' ? 'dist/' : `${SRC_ROOT}/src`}\nN=${N} nodes, ${CLIENTS} concurrent keep-alive clients (node:http Agent), baseline N=${BASELINE_N}; ${ANSIBLE ? 'local playbook runs' : 'sshPort 22: every provider request, then TARGET_FORBIDDEN, no Ansible'}; simulator ${SIM_MODES.join(', then ')}${MALLOC_ENV.MALLOC_ARENA_MAX ? `; MALLOC_ARENA_MAX=${MALLOC_ENV.MALLOC_ARENA_MAX}` : ''}\n`);
+  process.stdout.write(`serve from ${process.env.FLEET_BUILD === 'dist' ? 'dist/' : `${SRC_ROOT}/src`}\nN=${N} nodes, ${CLIENTS} concurrent keep-alive clients (node:http Agent), baseline N=${BASELINE_N}; ${ANSIBLE ? 'local playbook runs' : 'sshPort 22: every provider request, then TARGET_FORBIDDEN, no Ansible'}; simulator ${SIM_MODES.join(', then ')}${Object.entries(MALLOC_ENV).map(([k, v]) => `; ${k}=${v}`).join('')}\n`);
   const serveMain = buildServe();
   const runs: FleetRun[] = [];
   for (const sim of SIM_MODES) runs.push(await fleetRun(serveMain, sim));
@@ -373,7 +376,7 @@ const fleetRun = async (serveMain: string, simMode: 'inside' | 'outside'): Promi
   if (heapReductions.n > 0) await sleep(10_000);
   const restStartedAt = new Date().toISOString();
   sampler.reset();
-  await sleep(10_000);
+  await sleep(REST_MS);
   sampler.stop();
   const rest = { serve: median(sampler.samples.serve!), nats: median(sampler.samples.nats!), sim: outsideSim ? median(sampler.samples.sim!) : NaN, serveMin: Math.min(...sampler.samples.serve!), serveMax: Math.max(...sampler.samples.serve!) };
   const restHeap = await heapFigures(port);
@@ -417,7 +420,7 @@ const fleetRun = async (serveMain: string, simMode: 'inside' | 'outside'): Promi
   process.stdout.write(`## (b) memory, ${N} nodes\n\n`);
   process.stdout.write(
     `${table(
-      ['process', 'RSS after boot MB', 'peak RSS (VmHWM) MB', 'RSS at rest MB (median of 10 s)', 'CPU s, whole run'],
+      ['process', 'RSS after boot MB', 'peak RSS (VmHWM) MB', `RSS at rest MB (median of ${REST_MS / 1000} s)`, 'CPU s, whole run'],
       [
         ['pressluft serve (all)', mb(boot.serve), mb(peak.serve), `${mb(rest.serve)} (min ${mb(rest.serveMin)}, max ${mb(rest.serveMax)})`, fmt(cpuAll.serve, 1)],
         ['nats-server', mb(boot.nats), mb(peak.nats), mb(rest.nats), fmt(cpuAll.nats, 1)],
