@@ -143,6 +143,11 @@ configure_rootfs() {
   rm -f "$root"/etc/ssh/ssh_host_*
   chroot "$root" ssh-keygen -A >/dev/null
   printf 'ListenAddress 127.0.0.1\nListenAddress %s\n' "$NODE_LINK_ADDR" >"$root/etc/ssh/sshd_config.d/10-test-node.conf"
+  # OpenSSH 9.8+ (trixie's 10.0) refuses a source address for a while after failed or unauthenticated
+  # connections (PerSourcePenalties). Every test connection reaches the node from 127.0.0.1 through
+  # socat, so the tests' deliberate refusals (host keys, logins, port probes) would close the next
+  # test's connection. Ubuntu 24.04, the target, ships OpenSSH 9.6, which has no penalties.
+  if [ "$SUITE" = trixie ]; then printf 'PerSourcePenalties no\n' >>"$root/etc/ssh/sshd_config.d/10-test-node.conf"; fi
   install -d -m 0700 "$root/root/.ssh"
   install -m 0600 "$pubkey" "$root/root/.ssh/authorized_keys"
   printf 'Acquire::http::Proxy "http://127.0.0.1:3142";\nAcquire::Languages "none";\n' >"$root/etc/apt/apt.conf.d/01pressluft-test-proxy"

@@ -156,7 +156,8 @@ describe.skipIf(!enabled)('host key trust on the Debian 13 test node (skipped un
     expect(refused.errorMessage).toContain(presented.fingerprint);
     // No task ran, and the one attempt was not retried although a second was allowed.
     const afterRefusal = await history(nodeId);
-    expect(firstProgress).toEqual([]);
+    const failures = afterRefusal.filter((e) => e.type === 'AnsibleFailed').map((e) => `attempt ${String(e.data.attempt)}: ${String(e.data.errorMessage)}`);
+    expect(firstProgress, failures.join('\n')).toEqual([]);
     expect(afterRefusal.filter((e) => e.type === 'AnsibleStarted')).toHaveLength(1);
     expect(afterRefusal.filter((e) => e.type === 'JobStarted')).toHaveLength(1);
     const failedRun = afterRefusal.find((e) => e.type === 'AnsibleFailed');
