@@ -52,7 +52,7 @@ const SIM_MODES = ((): Array<'inside' | 'outside'> => {
   if (v === 'both') return ['outside', 'inside'];
   throw new Error(`FLEET_SIM must be inside, outside or both, not ${v}`);
 })();
-/** Passed through to the serve process when set (glibc's malloc arenas; measured in docs/deployment.md, "Sizing"). */
+/** glibc's malloc tunables, passed through to the serve process when set (measured in docs/benchmarks.md, "Fleet scale"). */
 const MALLOC_ENV: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('MALLOC_')));
 const REST_MS = Number(process.env.FLEET_REST_MS ?? 10_000);
 /** A directory: a heap snapshot of the serve process is written there at rest. */
